@@ -1,0 +1,1 @@
+"""Desktop image-classifier workbench application package."""

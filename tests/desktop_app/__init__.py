@@ -1,0 +1,1 @@
+"""Tests for the Qt-free desktop_app.core modules (image loading and preprocessing)."""
