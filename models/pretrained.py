@@ -32,29 +32,43 @@ class WeightsError(ValueError):
     """A weights file that cannot be used; the message names the file and the problem."""
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
-    """Read a state dict (or a checkpoint holding one under ``state_dict``/``model``) safely."""
+def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, object]]:
+    """Read a state dict safely, plus the other entries of a checkpoint that wraps one.
+
+    Accepts a plain state dict, or a mapping holding it under ``state_dict`` or ``model``
+    (training checkpoints); the wrapper's other entries (labels, metrics, ...) come back as extras.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(
-            f"{path}: refused by torch.load(weights_only=True), not a plain tensor file ({first})"
+            f"{path}: refused by torch.load(weights_only=True), not a plain tensor file ({_first_line(exc)})"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: corrupted or truncated checkpoint ({first})") from exc
+        raise WeightsError(f"{path}: corrupted or truncated checkpoint ({_first_line(exc)})") from exc
+    extras: dict[str, object] = {}
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model"):
             if isinstance(obj.get(key), Mapping):
+                extras = {k: v for k, v in obj.items() if k != key}
                 obj = obj[key]
                 break
-    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
         raise WeightsError(f"{path}: does not hold a state dict (a mapping of names to tensors)")
-    return dict(obj)
+    return dict(obj), extras
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Read a state dict (or a checkpoint holding one under ``state_dict``/``model``) safely."""
+    return read_checkpoint(path)[0]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
@@ -108,17 +122,24 @@ def build_pretrained(name: str, path: str | os.PathLike[str], *, official: bool 
     The number of classes is read from the file. ``official=True`` marks the published ImageNet
     file, which gets the builder options it was trained with (``transform_input`` for Inception-v3).
     """
-    state_dict = adapt_state_dict(name, read_state_dict(path))
+    return model_from_state_dict(name, read_state_dict(path), source=str(path), official=official)
+
+
+def model_from_state_dict(
+    name: str, state_dict: Mapping[str, Tensor], *, source: str, official: bool = False
+) -> nn.Module:
+    """Like :func:`build_pretrained` for a state dict already in memory (``source`` names it in errors)."""
+    state_dict = adapt_state_dict(name, state_dict)
     kwargs = dict(get_spec(name).pretrained.builder_kwargs) if official else {}
-    model = get_model(name, num_classes=_classifier_outputs(state_dict), **kwargs)
-    check_state_dict(model, state_dict, str(path))
+    model = get_model(name, num_classes=_classifier_outputs(state_dict, source), **kwargs)
+    check_state_dict(model, state_dict, source)
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
 
 
-def _classifier_outputs(state_dict: Mapping[str, Tensor]) -> int:
+def _classifier_outputs(state_dict: Mapping[str, Tensor], source: str) -> int:
     """Number of classes, read from the last 2-D ``*.weight`` (every classifier here is a Linear)."""
     linear = [v for k, v in state_dict.items() if k.endswith("weight") and v.ndim == 2]
     if not linear:
-        raise WeightsError("state dict has no fully-connected classifier weight")
+        raise WeightsError(f"{source}: state dict has no fully-connected classifier weight")
     return int(linear[-1].shape[0])

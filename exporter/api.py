@@ -1,0 +1,195 @@
+"""The exporter as a library: build a verified, self-describing ONNX file for one architecture.
+
+:func:`export_model` resolves the weights, traces the model, records labels, preprocessing,
+provenance, the node -> module map and a golden self-test in the file's metadata, checks it
+with ``onnx.checker`` (full check) and against PyTorch, and only then renames the temporary
+file into place. Every failure raises :class:`~exporter.errors.ExporterError`.
+
+Example::
+
+    python -c "from exporter.api import export_model; print(export_model('resnet18', 'random', '/tmp/m').path)"
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import onnx
+
+import models
+from desktop_app.core.contract import Golden, ModelCard, NodeMap
+from desktop_app.core.paths import models_dir
+from desktop_app.core.preprocess import Preprocess
+from exporter.errors import ExporterError, VerificationError
+from exporter.onnx_build import DEFAULT_OPSET, build_node_map, conv_feeding_norms, export_graph, strip_node_metadata
+from exporter.verify import Verification, inputs_for, make_golden, torch_logits, verify
+from exporter.weights import ResolvedWeights, resolve_weights
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    card: ModelCard
+    verification: Verification
+    seconds: float
+
+
+def output_name(name: str, label_set: str, tag: str, precision: str, image_size: int | None) -> str:
+    """``resnet50-imagenet-1k-imagenet-fp32.onnx`` (``-64px`` appended for reduced-size exports)."""
+    size = f"-{image_size}px" if image_size else ""
+    return f"{name}-{label_set}-{tag}-{precision}{size}.onnx"
+
+
+def export_model(
+    name: str,
+    weights: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    opset: int = DEFAULT_OPSET,
+    force: bool = False,
+    labels: str | None = None,
+    num_classes: int | None = None,
+    image_size: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> ExportResult:
+    """Export ``name`` with ``weights`` (``imagenet``, ``random`` or a path) into ``out_dir``."""
+    started = time.perf_counter()
+    folder = _writable_dir(models_dir(out_dir))
+    resolved = resolve_weights(name, weights, labels=labels, num_classes=num_classes, progress=progress)
+    spec = models.get_spec(name)
+    if image_size is not None and image_size < spec.min_size[0]:
+        raise ExporterError(f"--image-size {image_size}: {name} needs at least {spec.min_size[0]} pixels")
+    native = spec.crop_size
+    size = image_size if image_size not in (None, native) else None
+    crop = size or native
+    preprocess = Preprocess.from_dict(
+        spec.preprocess_dict() | {"resize": round(crop * spec.resize_size / native), "crop": [crop, crop]}
+    )
+    target = folder / output_name(name, resolved.label_set, resolved.tag, "fp32", size)
+    if target.exists() and not force:
+        raise ExporterError(f"{target}: already exists (use --force to overwrite)")
+    log(f"exporting {name} ({resolved.weights['source']} weights) at {crop}x{crop} ...")
+    proto = export_graph(resolved.model, (crop, crop), opset)
+    node_map = build_node_map(proto.graph, conv_feeding_norms(resolved.model, (crop, crop)))
+    strip_node_metadata(proto.graph)
+    photos, golden = inputs_for(preprocess, (crop, crop))
+    golden_record = make_golden(torch_logits(resolved.model, golden), (crop, crop))
+    card = _card(name, resolved, preprocess, opset, node_map, golden_record)
+    _stamp(proto, card)
+    verification = _write_checked(proto, target, resolved, photos, golden)
+    log(verification.summary())
+    return ExportResult(target, card, verification, time.perf_counter() - started)
+
+
+def _card(
+    name: str, resolved: ResolvedWeights, preprocess: Preprocess, opset: int, node_map: NodeMap, golden: Golden
+) -> ModelCard:
+    return ModelCard(
+        architecture=name,
+        label_set=resolved.label_set,
+        labels=resolved.labels,
+        preprocess=preprocess,
+        weights=resolved.weights | ({"builder_kwargs": resolved.builder_kwargs} if resolved.builder_kwargs else {}),
+        precision="fp32",
+        provenance=_provenance(opset),
+        training=resolved.training,
+        node_map=node_map,
+        golden=golden,
+    )
+
+
+def _provenance(opset: int) -> dict[str, object]:
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    runtime = version("onnxruntime-gpu") or version("onnxruntime")
+    return {
+        "exporter": "cnn-workbench " + (version("cnn-workbench") or "unknown"),
+        "torch": version("torch"),
+        "onnx": version("onnx"),
+        "onnxscript": version("onnxscript"),
+        "onnxruntime": runtime,
+        "python": platform.python_version(),
+        "opset": opset,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _stamp(proto: onnx.ModelProto, card: ModelCard) -> None:
+    del proto.metadata_props[:]
+    for key, value in card.to_metadata().items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.producer_name = "cnn-workbench exporter"
+    proto.doc_string = f"{card.display_name}. Metadata contract: workbench.* keys, see docs/onnx-metadata.md."
+
+
+def _write_checked(
+    proto: onnx.ModelProto, target: Path, resolved: ResolvedWeights, photos: np.ndarray, golden: np.ndarray
+) -> Verification:
+    """Write to a temp file beside ``target``, check and verify it, then rename it into place."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".onnx.tmp")
+    tmp = Path(tmp_name)
+    try:
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(proto.SerializeToString())
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise ExporterError(f"{target}: disk full while writing the model ({exc.strerror})") from exc
+            raise ExporterError(f"{target}: cannot write the model ({exc.strerror})") from exc
+        try:
+            onnx.checker.check_model(str(tmp), full_check=True)
+        except onnx.checker.ValidationError as exc:
+            first = str(exc).splitlines()[0]
+            raise ExporterError(f"{target.name}: onnx.checker rejected the export ({first})") from exc
+        result = verify(tmp, resolved.model, photos, golden)
+        if not result.passed:
+            raise VerificationError(f"{target.name}: verification failed, file not kept. {result.summary()}")
+        _make_readable(tmp)
+        os.replace(tmp, target)
+        return result
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _make_readable(path: Path) -> None:
+    """Give the file the permissions a plain ``open()`` would (``mkstemp`` makes it owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
+
+
+def _writable_dir(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ExporterError(f"{folder}: output directory is not writable ({exc.strerror or exc})") from exc
+    return folder
+
+
+def describe(result: ExportResult, stream: TextIO = sys.stdout) -> None:
+    """A short human summary of a finished export."""
+    size_mb = result.path.stat().st_size / 2**20
+    print(f"wrote {result.path} ({size_mb:.1f} MiB) in {result.seconds:.1f} s", file=stream)

