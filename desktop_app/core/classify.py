@@ -1,0 +1,184 @@
+"""Classify images with a loaded model: top-k predictions, batched, file by file with per-file errors.
+
+:func:`classify_images` takes decoded Pillow images; :func:`classify_paths` decodes files in a small
+thread pool (large JPEGs at reduced size), feeds the model in batches and yields one
+:class:`FileResult` per file in input order, the first as soon as it is ready. A file that cannot be
+decoded yields a result with ``error`` set; the others still classify.
+
+Example::
+
+    python -c "from desktop_app.core.session import inspect_model, load_model; \\
+from desktop_app.core.classify import classify_paths; m = load_model(inspect_model('model.onnx'), 'cpu'); \\
+print([r.prediction.labels[0] if r.prediction else r.error for r in classify_paths(m, ['cat.jpg'])])"
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from desktop_app.core.imageio import ImageLoadError, load_image
+from desktop_app.core.preprocess import Preprocess, preprocess_batch, preprocess_image
+from desktop_app.core.providers import ORT_ERRORS, one_line
+from desktop_app.core.session import LoadedModel
+
+__all__ = ["FileResult", "Prediction", "classify_images", "classify_paths", "predict_from_logits", "softmax"]
+
+DEFAULT_TOP_K = 5
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top-k classes of one image, most probable first (probabilities from a float64 softmax)."""
+
+    indices: tuple[int, ...]
+    labels: tuple[str, ...]
+    probabilities: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome for one file: a prediction, or a one-line error naming the file."""
+
+    path: Path
+    prediction: Prediction | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (numerically stable)."""
+    values = np.asarray(logits, dtype=np.float64)
+    shifted = values - values.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def predict_from_logits(logits: np.ndarray, labels: Sequence[str], top_k: int = DEFAULT_TOP_K) -> list[Prediction]:
+    """One :class:`Prediction` per row of ``logits`` (ties keep the lower class index first)."""
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    probabilities = softmax(np.atleast_2d(logits))
+    k = min(top_k, probabilities.shape[1])
+    predictions = []
+    for row in probabilities:
+        order = np.argsort(-row, kind="stable")[:k]
+        predictions.append(
+            Prediction(
+                indices=tuple(int(i) for i in order),
+                labels=tuple(labels[i] if i < len(labels) else f"class {i}" for i in order),
+                probabilities=tuple(float(row[i]) for i in order),
+            )
+        )
+    return predictions
+
+
+def classify_images(
+    model: LoadedModel,
+    images: Sequence[Image.Image],
+    top_k: int = DEFAULT_TOP_K,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> list[Prediction]:
+    """Top-k predictions for RGB images (load them with ``imageio.load_image``), in order."""
+    preprocess = _preprocess_of(model)
+    predictions: list[Prediction] = []
+    for start in range(0, len(images), max(1, batch_size)):
+        batch = preprocess_batch(images[start : start + batch_size], preprocess)
+        predictions.extend(predict_from_logits(model.run(batch), model.entry.labels, top_k))
+    return predictions
+
+
+def classify_paths(
+    model: LoadedModel,
+    paths: Iterable[str | os.PathLike[str]],
+    top_k: int = DEFAULT_TOP_K,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = DEFAULT_WORKERS,
+) -> Iterator[FileResult]:
+    """Decode, preprocess and classify files; yield one :class:`FileResult` per file, in order.
+
+    Decoding runs in ``workers`` threads ahead of the model; a batch is run as soon as the next
+    file is not decoded yet (or the batch is full), so the first result never waits for the rest.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    preprocess = _preprocess_of(model)
+    window = max(1, workers) * max(1, batch_size) * 2
+    pending: deque[tuple[Path, Future[np.ndarray]]] = deque()
+    source = iter(Path(p) for p in paths)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
+        try:
+            while True:
+                for path in source:
+                    pending.append((path, pool.submit(_decode, path, preprocess)))
+                    if len(pending) >= window:
+                        break
+                if not pending:
+                    return
+                yield from _next_batch(model, pending, top_k, batch_size)
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def _next_batch(
+    model: LoadedModel, pending: deque[tuple[Path, Future[np.ndarray]]], top_k: int, batch_size: int
+) -> list[FileResult]:
+    """Take decoded files off the front of ``pending`` (waiting only for the first) and classify them."""
+    results: list[FileResult] = []
+    ready: list[tuple[int, Path, np.ndarray]] = []
+    while pending and len(ready) < batch_size:
+        path, future = pending[0]
+        if (ready or results) and not future.done():
+            break
+        pending.popleft()
+        try:
+            array = future.result()
+        except ImageLoadError as exc:
+            results.append(FileResult(path=path, error=str(exc)))
+            continue
+        results.append(FileResult(path=path))
+        ready.append((len(results) - 1, path, array))
+    if ready:
+        for slot, result in _run_ready(model, ready, top_k):
+            results[slot] = result
+    return results
+
+
+def _run_ready(
+    model: LoadedModel, ready: list[tuple[int, Path, np.ndarray]], top_k: int
+) -> list[tuple[int, FileResult]]:
+    batch = np.stack([array for _, _, array in ready])
+    try:
+        predictions = predict_from_logits(model.run(batch), model.entry.labels, top_k)
+    except ORT_ERRORS as exc:
+        reason = f"inference failed ({one_line(str(exc))})"
+        return [(slot, FileResult(path=path, error=f"{path}: {reason}")) for slot, path, _ in ready]
+    return [
+        (slot, FileResult(path=path, prediction=prediction))
+        for (slot, path, _), prediction in zip(ready, predictions, strict=True)
+    ]
+
+
+def _decode(path: Path, preprocess: Preprocess) -> np.ndarray:
+    return preprocess_image(load_image(path, min_side=preprocess.resize), preprocess)
+
+
+def _preprocess_of(model: LoadedModel) -> Preprocess:
+    if model.entry.preprocess is None:
+        raise ValueError(f"{model.entry.path.name}: model has no preprocessing (unusable entry)")
+    return model.entry.preprocess

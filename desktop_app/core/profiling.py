@@ -1,0 +1,310 @@
+"""Per-layer timing from ONNX Runtime's own profiler, named after the PyTorch modules.
+
+:func:`profile_model` opens a dedicated profiling session (``enable_profiling``), runs warm-up runs
+then N timed runs on one image, and parses ORT's Chrome-trace JSON: ``Node`` events whose names end in
+``_kernel_time`` carry the kernel duration (µs), op type and provider; ``model_run`` session events
+delimit the runs. Each node is named after its PyTorch module through the file's node map
+(``layer3.1.conv2``); unmapped nodes keep their ONNX name under ``(graph)/``. The first run (cuDNN
+algorithm search, memory arena growth, ...) is reported separately from the median of the timed runs.
+:func:`aggregate` sums nodes into blocks (depth 1 -> ``layer3``, depth 2 -> ``layer3.1``).
+
+Example::
+
+    python -m desktop_app profile cat.jpg --model model.onnx --runs 10 --depth 2   # or, as a library:
+    python -c "from desktop_app.core.session import inspect_model; from desktop_app.core.imageio import load_image; \\
+from desktop_app.core.profiling import profile_model, aggregate, to_csv; \\
+r = profile_model(inspect_model('model.onnx'), load_image('cat.jpg'), runs=10); print(to_csv(aggregate(r, 1)))"
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from desktop_app.core.contract import NodeMap, golden_input
+from desktop_app.core.preprocess import preprocess_image
+from desktop_app.core.providers import create_session, default_session_options, short_provider_name
+from desktop_app.core.session import LoadedModel, ModelEntry, ModelLoadError
+
+__all__ = [
+    "GRAPH_PREFIX",
+    "ProfileReport",
+    "ProfileRow",
+    "aggregate",
+    "parse_trace",
+    "profile_model",
+    "to_csv",
+    "to_json",
+]
+
+GRAPH_PREFIX = "(graph)"
+_KERNEL_SUFFIX = "_kernel_time"
+
+#: One run's kernel times: ORT node name -> (total µs, op type, provider).
+RunTimes = dict[str, tuple[float, str, str]]
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One row of the timing table: a node (depth 0) or a block of nodes summed."""
+
+    module: str
+    op_types: str
+    provider: str
+    median_us: float
+    share: float  # percent of the sum of all node medians
+    first_run_us: float
+    nodes: int
+    node: str = ""  # the ORT node name for single-node rows ("" for blocks)
+
+    @property
+    def median_ms(self) -> float:
+        return self.median_us / 1000
+
+    @property
+    def first_run_ms(self) -> float:
+        return self.first_run_us / 1000
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    """Per-node timings of one model on one image; ``rows`` are single nodes sorted by time."""
+
+    model: str
+    providers: tuple[str, ...]
+    fallback_reason: str | None
+    runs: int
+    warmup: int
+    rows: tuple[ProfileRow, ...]
+    wall_median_us: float  # time.perf_counter around session.run, median over the timed runs
+    first_run_wall_us: float
+    node_sum_us: float  # sum of the node medians
+    first_run_node_sum_us: float
+
+    @property
+    def wall_ms(self) -> float:
+        return self.wall_median_us / 1000
+
+    @property
+    def layer_sum_ms(self) -> float:
+        return self.node_sum_us / 1000
+
+    @property
+    def first_run_ms(self) -> float:
+        return self.first_run_wall_us / 1000
+
+
+def profile_model(
+    model: ModelEntry | LoadedModel,
+    image: Image.Image | np.ndarray | None,
+    *,
+    provider: str | None = None,
+    runs: int = 20,
+    warmup: int = 3,
+) -> ProfileReport:
+    """Profile a model on one image in a dedicated profiling session (the cached one is not touched).
+
+    ``image`` is an RGB Pillow image, an already preprocessed CHW/HWC array, or ``None`` for the
+    deterministic golden input. ``provider`` defaults to the LoadedModel's requested provider (else
+    "auto"). ``warmup`` runs (at least one; the first is the reported "first run") precede the
+    ``runs`` timed runs.
+
+    Raises:
+        ModelLoadError: the model is unusable or ONNX Runtime refused it.
+        ValueError: ``runs`` < 1, or unknown provider.
+    """
+    entry = model.entry if isinstance(model, LoadedModel) else model
+    if provider is None:
+        provider = model.requested if isinstance(model, LoadedModel) else "auto"
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    if entry.error is not None or entry.preprocess is None:
+        raise ModelLoadError(entry.error or f"{entry.path.name}: unusable model")
+    batch = _input_batch(entry, image)
+    with tempfile.TemporaryDirectory(prefix="workbench-profile-") as folder:
+        options = default_session_options()
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(folder) / "ort")
+        started = create_session(entry.path, provider, options)
+        session, feed = started.session, {entry.input_name: batch}
+        walls = []
+        for _ in range(max(1, warmup) + runs):
+            start = time.perf_counter()
+            session.run([entry.output_name], feed)
+            walls.append((time.perf_counter() - start) * 1e6)
+        trace = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+    per_run = parse_trace(trace)
+    if len(per_run) != len(walls):
+        raise ModelLoadError(f"{entry.path.name}: profiler recorded {len(per_run)} runs, expected {len(walls)}")
+    node_map = entry.card.node_map if entry.card else NodeMap()
+    rows = node_rows(per_run[0], per_run[-runs:], node_map)
+    return ProfileReport(
+        model=entry.name,
+        providers=started.providers,
+        fallback_reason=started.fallback_reason,
+        runs=runs,
+        warmup=max(1, warmup),
+        rows=tuple(rows),
+        wall_median_us=statistics.median(walls[-runs:]),
+        first_run_wall_us=walls[0],
+        node_sum_us=sum(r.median_us for r in rows),
+        first_run_node_sum_us=sum(t for t, _, _ in per_run[0].values()),
+    )
+
+
+def _input_batch(entry: ModelEntry, image: Image.Image | np.ndarray | None) -> np.ndarray:
+    if image is None:
+        return golden_input(entry.input_shape, entry.layout).astype(entry.input_dtype)
+    sample = preprocess_image(image, entry.preprocess) if isinstance(image, Image.Image) else np.asarray(image)
+    return np.ascontiguousarray(np.broadcast_to(sample, (entry.batch or 1, *sample.shape)), dtype=entry.input_dtype)
+
+
+def parse_trace(events: Iterable[Mapping[str, Any]]) -> list[RunTimes]:
+    """Split ORT profiler events into runs (``model_run`` spans) of per-node kernel times."""
+    spans: list[tuple[float, float]] = []
+    kernels: list[Mapping[str, Any]] = []
+    for event in events:
+        name = str(event.get("name", ""))
+        if event.get("cat") == "Session" and name == "model_run":
+            spans.append((float(event["ts"]), float(event["ts"]) + float(event.get("dur", 0))))
+        elif event.get("cat") == "Node" and name.endswith(_KERNEL_SUFFIX):
+            kernels.append(event)
+    spans.sort()
+    runs: list[RunTimes] = [{} for _ in spans]
+    starts = [s for s, _ in spans]
+    for event in kernels:
+        ts = float(event["ts"])
+        index = int(np.searchsorted(starts, ts, side="right")) - 1
+        if index < 0 or ts > spans[index][1]:
+            continue  # a kernel outside any run (never seen in practice): not attributable
+        args = event.get("args", {})
+        node = str(event["name"])[: -len(_KERNEL_SUFFIX)]
+        total, _, _ = runs[index].get(node, (0.0, "", ""))
+        op, provider = str(args.get("op_name", "?")), short_provider_name(str(args.get("provider", "?")))
+        runs[index][node] = (total + float(event.get("dur", 0)), op, provider)
+    return runs
+
+
+def module_name(node: str, node_map: NodeMap) -> str:
+    """The PyTorch module path of an ORT node, or ``(graph)/<node>`` when the node map has none."""
+    return node_map.module_for(node) or f"{GRAPH_PREFIX}/{node}"
+
+
+def node_rows(first: RunTimes, timed: Sequence[RunTimes], node_map: NodeMap) -> list[ProfileRow]:
+    """One row per ORT node: median over ``timed`` runs, sorted by time descending."""
+    names = list(dict.fromkeys(name for run in (first, *timed) for name in run))
+    medians = {name: statistics.median(run.get(name, (0.0, "", ""))[0] for run in timed) for name in names}
+    total = sum(medians.values()) or 1.0
+    rows = []
+    for name in names:
+        _, op, provider = next(run[name] for run in (*timed, first) if name in run)
+        rows.append(
+            ProfileRow(
+                module=module_name(name, node_map),
+                op_types=op,
+                provider=provider,
+                median_us=medians[name],
+                share=100.0 * medians[name] / total,
+                first_run_us=first.get(name, (0.0, "", ""))[0],
+                nodes=1,
+                node=name,
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.median_us, r.module))
+
+
+def block_of(module: str, depth: int | None) -> str:
+    """``layer3.1.conv2`` at depth 1 -> ``layer3``, 2 -> ``layer3.1``; ``None``/0 keeps it whole."""
+    if not depth:
+        return module
+    if module.startswith(GRAPH_PREFIX + "/"):
+        return GRAPH_PREFIX
+    return ".".join(module.split(".")[:depth])
+
+
+def aggregate(report: ProfileReport, depth: int | None) -> list[ProfileRow]:
+    """Sum node rows into blocks at ``depth`` (op types and providers joined), sorted by time.
+
+    ``depth`` ``None`` or 0 returns the single-node rows unchanged (two nodes may share a module).
+    """
+    if depth is not None and depth < 0:
+        raise ValueError(f"depth must be >= 0, got {depth}")
+    if not depth:
+        return list(report.rows)
+    groups: dict[str, list[ProfileRow]] = defaultdict(list)
+    for row in report.rows:
+        groups[block_of(row.module, depth)].append(row)
+    total = sum(r.median_us for r in report.rows) or 1.0
+    rows = []
+    for block, members in groups.items():
+        median = sum(r.median_us for r in members)
+        rows.append(
+            ProfileRow(
+                module=block,
+                op_types=_join(r.op_types for r in members),
+                provider=_join(r.provider for r in members),
+                median_us=median,
+                share=100.0 * median / total,
+                first_run_us=sum(r.first_run_us for r in members),
+                nodes=sum(r.nodes for r in members),
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.median_us, r.module))
+
+
+def _join(values: Iterable[str]) -> str:
+    return ", ".join(dict.fromkeys(v for part in values for v in part.split(", ") if v))
+
+
+_CSV_FIELDS = ("module", "node", "op_types", "provider", "median_ms", "share_percent", "first_run_ms", "nodes")
+
+
+def _row_dict(row: ProfileRow) -> dict[str, Any]:
+    return {
+        "module": row.module,
+        "node": row.node,
+        "op_types": row.op_types,
+        "provider": row.provider,
+        "median_ms": round(row.median_us / 1000, 6),
+        "share_percent": round(row.share, 4),
+        "first_run_ms": round(row.first_run_us / 1000, 6),
+        "nodes": row.nodes,
+    }
+
+
+def to_csv(rows: Sequence[ProfileRow]) -> str:
+    """The table as CSV text (times in milliseconds, share in percent)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(_row_dict(row))
+    return buffer.getvalue()
+
+
+def to_json(report: ProfileReport, rows: Sequence[ProfileRow] | None = None) -> str:
+    """The report summary plus ``rows`` (default: the single-node rows) as indented JSON."""
+    summary = {k: v for k, v in asdict(report).items() if k != "rows"}
+    summary["providers"] = list(report.providers)
+    summary.update(
+        wall_median_ms=round(report.wall_median_us / 1000, 6),
+        first_run_wall_ms=round(report.first_run_wall_us / 1000, 6),
+        node_sum_ms=round(report.node_sum_us / 1000, 6),
+        first_run_node_sum_ms=round(report.first_run_node_sum_us / 1000, 6),
+    )
+    for key in ("wall_median_us", "first_run_wall_us", "node_sum_us", "first_run_node_sum_us"):
+        summary.pop(key)
+    summary["rows"] = [_row_dict(r) for r in (report.rows if rows is None else rows)]
+    return json.dumps(summary, indent=2, ensure_ascii=False)
