@@ -1,0 +1,166 @@
+"""The view's single doorway into the Qt-free core: plain functions that run inside workers.
+
+Widgets never call the core directly; the window submits these functions as jobs and turns
+their plain results into widget updates. Keeping the mapping here means a change in the core
+API touches one file.
+
+Example::
+
+    python -c "from desktop_app.view.backend import scan; print([e.name for e in scan('models')])"
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtGui import QImage
+
+from desktop_app.core.classify import classify_images
+from desktop_app.core.imageio import CLIPBOARD_NAME, ImageLoadError, iter_image_files, load_image
+from desktop_app.core.providers import ORT_ERRORS, one_line
+from desktop_app.core.session import LoadedModel, ModelEntry, SessionCache, scan_models
+from desktop_app.view.model_info import ModelInfo
+from desktop_app.view.qimage import PREVIEW_SIDE, THUMB_SIDE, qimage_to_png_bytes, shrunk, to_qimage
+
+TOP_K = 5
+
+__all__ = [
+    "ClassifiedImage",
+    "Loaded",
+    "classify_source",
+    "expand_paths",
+    "load",
+    "model_info",
+    "provider_status",
+    "scan",
+]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded model plus how long opening it (and its golden self-test) took."""
+
+    model: LoadedModel
+    seconds: float
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class ClassifiedImage:
+    """One image's outcome: thumbnail/preview and top-k, or a one-line error."""
+
+    key: int
+    thumb: QImage | None = None
+    preview: QImage | None = None
+    scores: tuple[tuple[str, float], ...] = ()
+    error: str | None = None
+
+
+def scan(directory: str | os.PathLike[str]) -> list[ModelEntry]:
+    return scan_models(directory)
+
+
+def load(cache: SessionCache, entry: ModelEntry, provider: str) -> Loaded:
+    """Open (or fetch from the cache) ``entry`` on ``provider``; ModelLoadError propagates."""
+    before = len(cache)
+    start = time.perf_counter()
+    model = cache.get(entry, provider)
+    return Loaded(model, time.perf_counter() - start, cached=len(cache) == before)
+
+
+def expand_paths(paths: Sequence[str]) -> list[Path]:
+    """Folders -> image files inside them (recursive); OSError propagates for an unlistable folder."""
+    return iter_image_files(paths)
+
+
+def clipboard_bytes(image: QImage) -> bytes:
+    return qimage_to_png_bytes(image)
+
+
+def classify_source(model: LoadedModel, key: int, source: str | bytes) -> ClassifiedImage:
+    """Decode, preprocess and classify one image; an ImageLoadError becomes ``error``."""
+    preprocess = model.entry.preprocess
+    if preprocess is None:
+        return ClassifiedImage(key, error=f"{model.entry.name}: model has no preprocessing description")
+    try:
+        image = load_image(source, min_side=preprocess.resize)
+    except ImageLoadError as exc:
+        return ClassifiedImage(key, error=str(exc))
+    thumb, preview = to_qimage(shrunk(image, THUMB_SIDE)), to_qimage(shrunk(image, PREVIEW_SIDE))
+    title = source_title(source)
+    try:
+        scores = top_k(model, image)
+    except ORT_ERRORS as exc:
+        return ClassifiedImage(key, thumb, preview, error=f"{title}: inference failed ({one_line(str(exc))})")
+    return ClassifiedImage(key, thumb, preview, scores=scores)
+
+
+def preview(source: str | bytes) -> QImage:
+    """A display-size copy of an image (ImageLoadError propagates, e.g. the file vanished meanwhile)."""
+    return to_qimage(shrunk(load_image(source), PREVIEW_SIDE))
+
+
+def top_k(model: LoadedModel, image: Image.Image, k: int = TOP_K) -> tuple[tuple[str, float], ...]:
+    """The ``k`` most probable ``(label, probability)`` pairs for one decoded image."""
+    (prediction,) = classify_images(model, [image], top_k=k)
+    return tuple(zip(prediction.labels, prediction.probabilities, strict=True))
+
+
+def provider_status(loaded: Loaded) -> tuple[str, str]:
+    """Status-bar text naming the provider that actually ran, and a tooltip with the full story."""
+    model = loaded.model
+    ran = model.providers[0] if model.providers else "no provider"
+    text = f"{ran} ({model.requested.upper()} requested)" if model.requested != "auto" else f"{ran} (auto)"
+    tooltip = f"Requested: {model.requested}; session providers: {', '.join(model.providers)}"
+    if model.fallback_reason:
+        asked = "Auto tried CUDA" if model.requested == "auto" else f"{model.requested.upper()} requested"
+        text = f"{ran} ({asked}, fell back: {model.fallback_reason})"
+        tooltip += f"\nCUDA did not start: {model.fallback_reason}"
+    return text, tooltip
+
+
+def golden_status(model: LoadedModel) -> tuple[str, bool | None]:
+    """Golden self-test text and pass/fail (None when the file has no test)."""
+    if model.golden is None:
+        return "no golden self-test in this file", None
+    return model.golden.message, model.golden.passed
+
+
+def model_info(entry: ModelEntry, loaded: Loaded | None = None) -> ModelInfo:
+    """Everything the "Model info" tab shows for ``entry`` (and its session, once loaded)."""
+    card = entry.card
+    golden, golden_ok = ("not run (model not loaded)", None)
+    load_text = ""
+    if loaded is not None:
+        golden, golden_ok = golden_status(loaded.model)
+        provider, _ = provider_status(loaded)
+        opened = "session reused from cache" if loaded.cached else f"opened in {1000 * loaded.seconds:.0f} ms"
+        load_text = f"{provider}; {opened}"
+    return ModelInfo(
+        title=entry.name,
+        path=str(entry.path),
+        architecture=card.architecture if card else "unknown (foreign file, no workbench metadata)",
+        labels=entry.labels,
+        label_set=card.label_set if card else "assumed",
+        preprocess=entry.preprocess.to_dict() if entry.preprocess else {},
+        weights=dict(card.weights) if card else {},
+        trained=card.trained if card else None,
+        precision=card.precision if card else entry.input_dtype,
+        training=card.training if card else None,
+        quantization=card.quantization if card else None,
+        provenance=dict(card.provenance) if card else {},
+        notices=tuple(n for n in entry.notices if not n.startswith("UNTRAINED")),
+        error=entry.error,
+        golden=golden,
+        golden_ok=golden_ok,
+        load=load_text,
+    )
+
+
+def source_title(source: str | bytes) -> str:
+    return CLIPBOARD_NAME if isinstance(source, bytes) else Path(source).name

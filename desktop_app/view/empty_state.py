@@ -1,0 +1,77 @@
+"""The placeholder shown before any image is dropped, and the "no model yet" instructions.
+
+Example::
+
+    QT_QPA_PLATFORM=offscreen python -c "from PySide6.QtWidgets import QApplication; \\
+from desktop_app.view.empty_state import EmptyState; app = QApplication([]); w = EmptyState(); \\
+w.set_no_model('/tmp/models'); print(w.command.text())"
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+
+CREATE_COMMAND = "python -m exporter export --default"
+
+
+class EmptyState(QWidget):
+    """A big drop hint; with no usable model, the exact command that creates one plus Rescan."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.hint = QLabel("Drop photos or a folder here")
+        self.hint.setObjectName("dropHint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setStyleSheet("font-size: 20pt; font-weight: 600; color: palette(dark);")
+        self.sub = QLabel("…or use File > Open (Ctrl+O), or paste an image (Ctrl+V)")
+        self.sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_model = QFrame()
+        self.no_model.setObjectName("noModel")
+        self.no_model.setFrameShape(QFrame.Shape.StyledPanel)
+        self.no_model_text = QLabel()
+        self.no_model_text.setWordWrap(True)
+        self.no_model_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.command = QLineEdit(CREATE_COMMAND)
+        self.command.setObjectName("createCommand")
+        self.command.setReadOnly(True)
+        self.command.setStyleSheet("font-family: monospace; font-size: 11pt; padding: 4px;")
+        self.command.setToolTip("Select and copy this command, run it in a terminal from the project folder")
+        self.rescan = QPushButton("Rescan models folder")
+        self.after = QLabel("The model list updates by itself when the file appears.")
+        box = QVBoxLayout(self.no_model)
+        box.addWidget(self.no_model_text)
+        box.addWidget(QLabel("Create the default one (EfficientNet-Lite0, ImageNet weights) with:"))
+        box.addWidget(self.command)
+        box.addWidget(self.after)
+        box.addWidget(self.rescan, 0, Qt.AlignmentFlag.AlignLeft)
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.sub)
+        layout.addSpacing(24)
+        layout.addWidget(self.no_model, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(3)
+        self.no_model.setMinimumWidth(620)
+        self.no_model.setMaximumWidth(760)
+        self.no_model.hide()
+
+    def set_no_model(self, folder: str | None) -> None:
+        """Show the instructions for ``folder`` (None hides them: a model is available)."""
+        if folder is None:
+            self.no_model.hide()
+            return
+        self.no_model_text.setText(f"<b>No usable model yet</b> in <code>{html.escape(folder)}</code>")
+        self.no_model.show()
+
+    def set_drag_active(self, active: bool) -> None:
+        """Highlight the drop hint while files are dragged over the window."""
+        self.hint.setText("Release to classify" if active else "Drop photos or a folder here")
+        color = "palette(highlight)" if active else "palette(dark)"
+        self.hint.setStyleSheet(f"font-size: 20pt; font-weight: 600; color: {color};")
+
+    def set_command(self, command: str) -> None:
+        self.command.setText(command)
+        self.command.setCursorPosition(0)

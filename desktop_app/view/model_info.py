@@ -1,0 +1,133 @@
+"""The "Model info" tab: what the ONNX file says about itself, plus the golden self-test result.
+
+Example::
+
+    QT_QPA_PLATFORM=offscreen python -c "from PySide6.QtWidgets import QApplication; \\
+from desktop_app.view.model_info import ModelInfoPanel, ModelInfo; app = QApplication([]); \\
+p = ModelInfoPanel(); p.show_info(ModelInfo(title='demo', path='demo.onnx')); print(p.text())"
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QListWidget, QSplitter, QTextBrowser, QVBoxLayout, QWidget
+
+WARN = "#c62828"
+OK = "#2e7d32"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything the panel shows; built by :mod:`desktop_app.view.backend` from core objects."""
+
+    title: str
+    path: str
+    architecture: str = ""
+    labels: Sequence[str] = ()
+    label_set: str = ""
+    preprocess: Mapping[str, Any] = field(default_factory=dict)
+    weights: Mapping[str, Any] = field(default_factory=dict)
+    trained: bool | None = None
+    precision: str = ""
+    training: Mapping[str, Any] | None = None
+    quantization: Mapping[str, Any] | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    notices: Sequence[str] = ()
+    error: str | None = None
+    golden: str = "not run yet"
+    golden_ok: bool | None = None
+    load: str = ""
+
+
+class ModelInfoPanel(QWidget):
+    """An HTML summary beside the full label list."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.browser = QTextBrowser()
+        self.browser.setOpenExternalLinks(False)
+        self.labels_title = QLabel("Labels")
+        self.label_list = QListWidget()
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.labels_title)
+        side_layout.addWidget(self.label_list)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.browser)
+        splitter.addWidget(side)
+        splitter.setSizes([640, 260])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+        self.show_info(None)
+
+    def show_info(self, info: ModelInfo | None) -> None:
+        self.label_list.clear()
+        if info is None:
+            self.browser.setHtml("<p>No model loaded.</p>")
+            self.labels_title.setText("Labels")
+            return
+        self.label_list.addItems([f"{i}: {name}" for i, name in enumerate(info.labels)])
+        self.labels_title.setText(f"Labels ({len(info.labels)})")
+        self.browser.setHtml(render_html(info))
+
+    def text(self) -> str:
+        return self.browser.toPlainText()
+
+
+def render_html(info: ModelInfo) -> str:
+    """The summary as simple HTML (QTextBrowser's subset)."""
+    esc = html.escape
+    parts = [f"<h3>{esc(info.title)}</h3>", f"<p><small>{esc(info.path)}</small></p>"]
+    if info.error:
+        parts.append(f'<p style="color:{WARN}"><b>Unavailable:</b> {esc(info.error)}</p>')
+    if info.trained is False:
+        parts.append(
+            f'<p style="color:{WARN}"><b>UNTRAINED:</b> random weights; predictions are meaningless '
+            "(useful for timing and pipeline checks only).</p>"
+        )
+    for notice in info.notices:
+        parts.append(f'<p style="color:#ef6c00"><b>Notice:</b> {esc(notice)}</p>')
+    golden_color = OK if info.golden_ok else (WARN if info.golden_ok is False else "#616161")
+    rows = [
+        ("Architecture", esc(info.architecture or "unknown")),
+        ("Labels", esc(f"{len(info.labels)} ({info.label_set})" if info.label_set else str(len(info.labels)))),
+        ("Precision", esc(info.precision or "?")),
+        ("Weights", _mapping(info.weights)),
+        ("Preprocessing", _mapping(info.preprocess)),
+        ("Training", _mapping(info.training) if info.training else "—"),
+        ("Quantization", _mapping(info.quantization) if info.quantization else "—"),
+        ("Provenance", _mapping(info.provenance) if info.provenance else "—"),
+        ("Golden self-test", f'<span style="color:{golden_color}">{esc(info.golden)}</span>'),
+        ("Session", esc(info.load or "—")),
+    ]
+    table = "".join(f'<tr><td valign="top"><b>{k}</b></td><td>{v}</td></tr>' for k, v in rows)
+    parts.append(f'<table cellspacing="2" cellpadding="3">{table}</table>')
+    return "".join(parts)
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 6 significant digits (0.4980392156862745 -> 0.498039), recursively."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def _mapping(value: Mapping[str, Any] | None) -> str:
+    if not value:
+        return "—"
+    items = []
+    for key, item in value.items():
+        text = item if isinstance(item, str) else json.dumps(_rounded(item))
+        items.append(f"{html.escape(str(key))}: {html.escape(str(text))}")
+    return "<br>".join(items)

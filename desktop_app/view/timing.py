@@ -1,0 +1,144 @@
+"""Drives the "Timing" tab: runs the profiler in a worker and aggregates/export its report.
+
+Example::
+
+    python -m desktop_app   # then drop a photo, open the Timing tab and press Profile
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog
+
+from desktop_app.core.profiling import ProfileReport
+from desktop_app.view import profiling_backend as pb
+from desktop_app.view.timing_panel import NODES, TimingPanel
+
+if TYPE_CHECKING:
+    from desktop_app.view.backend import Loaded
+    from desktop_app.view.main_window import MainWindow
+
+
+class TimingController(QObject):
+    """Owns the current profile report; the panel only displays it."""
+
+    profiled = Signal(object)  # the core report
+    profileFailed = Signal(str)  # one-line reason
+
+    def __init__(self, window: MainWindow, panel: TimingPanel) -> None:
+        super().__init__(window)
+        self.window = window
+        self.panel = panel
+        self.report: ProfileReport | None = None
+        self._subject = ("", "")  # (image title, description) the report was measured on
+        self._generation = 0
+        panel.profileRequested.connect(self.profile)
+        panel.depthChanged.connect(lambda _depth: self._show())
+        panel.exportRequested.connect(self.export_dialog)
+
+    def reset(self, text: str = "Profile the current model on the current image.") -> None:
+        """Forget the report (model switched): a late profile result is ignored."""
+        self._generation += 1
+        self.report = None
+        self._set_busy(False)
+        self.panel.clear(text)
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self.panel.set_busy(busy, text)
+        self.window.profile_action.setEnabled(not busy)
+
+    def model_changed(self, loaded: Loaded) -> None:
+        self.reset(f"Press Profile to time each layer of {loaded.model.entry.name}.")
+
+    def image_changed(self) -> None:
+        """The selected image changed; the report stays (it names its image) until the next Profile."""
+        self._show()
+
+    def profile(self, runs: int) -> None:
+        loaded = self.window.loaded
+        if loaded is None:
+            self.panel.summary.setText("Load a model first.")
+            return
+        self._generation += 1
+        generation = self._generation
+        source = self.window.current_source()
+        title = self.window.current_title()
+        what = title or "a synthetic grey input (no image selected)"
+        self._set_busy(True, f"Profiling {loaded.model.entry.name} on {what}: {runs} runs after warm-up…")
+        self.window.tabs.setCurrentWidget(self.panel)
+        self.window.runner.submit(
+            lambda job: pb.profile(loaded.model, source, runs),
+            on_result=lambda report: self._on_report(generation, report, (title, what)),
+            on_error=lambda message: self._on_failed(generation, message),
+            generation=generation, name="profile",
+        )
+
+    def _on_report(self, generation: int, report: ProfileReport, subject: tuple[str, str]) -> None:
+        if generation != self._generation:
+            return
+        self.report = report
+        self._subject = subject
+        self._set_busy(False)
+        self.panel.set_depths(pb.max_depth(report), self.panel.current_depth() or NODES)
+        self._show()
+        self.profiled.emit(report)
+
+    def _on_failed(self, generation: int, message: str) -> None:
+        if generation != self._generation:
+            return
+        self._set_busy(False, f"Profiling failed: {message}")
+        self.profileFailed.emit(message)
+
+    def _show(self) -> None:
+        if self.report is None:
+            return
+        table = pb.timing_table(self.report, self.panel.current_depth())
+        title, what = self._subject
+        moved = self.window.current_title() != title
+        stale = " — another image is selected now; press Profile to time it" if moved else ""
+        self.panel.show_table(replace(table, note=f"measured on {what}{stale} · {table.note}"))
+
+    def export_dialog(self, fmt: str) -> None:
+        if self.report is None:
+            return
+        start = Path(self.window.settings.last_folder or Path.home()) / f"timing.{fmt}"
+        path, _ = QFileDialog.getSaveFileName(self.window, f"Export timing as {fmt.upper()}", str(start),
+                                              f"{fmt.upper()} (*.{fmt})")
+        if not path:
+            return
+        try:
+            self.export(path, fmt)
+        except OSError as exc:  # reported in the status bar by export(); keep the GUI running
+            self.panel.summary.setText(f"Export failed: {exc.strerror or exc}")
+
+    def export(self, path: str | os.PathLike[str], fmt: str) -> Path:
+        """Write the table at the current depth as ``fmt`` ("csv" | "json"), atomically."""
+        text = pb.export_text(self.report, self.panel.current_depth(), fmt)
+        target = Path(path)
+        try:
+            write_atomic(target, text)
+        except OSError as exc:
+            self.window.notify(f"Could not write {target}: {exc.strerror or exc}", 15000)
+            raise
+        self.window.notify(f"Wrote {target}", 8000)
+        return target
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,191 @@
+"""The "Timing" tab: per-layer times (table + painted bar chart), depth control, CSV/JSON export.
+
+The panel only displays a :class:`TimingTable`; the window runs the profiler in a worker,
+aggregates to the chosen depth and writes exports.
+
+Example::
+
+    QT_QPA_PLATFORM=offscreen python -c "from PySide6.QtWidgets import QApplication; \\
+from desktop_app.view.timing_panel import TimingPanel, TimingRow, TimingTable; app = QApplication([]); \\
+p = TimingPanel(); p.show_table(TimingTable([TimingRow('layer1', 'Conv', 'CPU', 1.5, 1.0)], 1.6, 1.5, 9.0, 10)); \\
+print(p.table.rowCount())"
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.view.bar_chart import BarChart
+
+COLUMNS = ("Module", "Op types", "Provider", "Median (ms)", "Share", "First run (ms)")
+NODES = 0  # depth value meaning "no aggregation: single ONNX nodes"
+
+
+@dataclass(frozen=True)
+class TimingRow:
+    name: str
+    op_types: str
+    provider: str
+    median_ms: float
+    share: float  # 0..1 of the sum of layer times
+    first_run_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class TimingTable:
+    rows: Sequence[TimingRow]
+    wall_ms: float
+    layer_sum_ms: float
+    first_run_ms: float
+    runs: int
+    note: str = ""
+
+
+class TimingPanel(QWidget):
+    """Controls (runs, Profile, depth, export) above a sorted table and a bar chart."""
+
+    profileRequested = Signal(int)  # timed runs
+    depthChanged = Signal(int)  # NODES or a module depth
+    exportRequested = Signal(str)  # "csv" | "json"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs = QSpinBox()
+        self.runs.setRange(1, 1000)
+        self.runs.setValue(10)
+        self.runs.setSuffix(" runs")
+        self.runs.setToolTip("Timed runs after the warm-up runs; the table shows the median")
+        self.profile_button = QPushButton("Profile")
+        self.profile_button.clicked.connect(lambda: self.profileRequested.emit(self.runs.value()))
+        self.depth = QComboBox()
+        self.depth.setToolTip("Aggregate layer times to module blocks of this depth, or show single ONNX nodes")
+        self.depth.currentIndexChanged.connect(self._on_depth)
+        self.csv_button = QPushButton("Export CSV…")
+        self.json_button = QPushButton("Export JSON…")
+        self.csv_button.clicked.connect(lambda: self.exportRequested.emit("csv"))
+        self.json_button.clicked.connect(lambda: self.exportRequested.emit("json"))
+        self.summary = QLabel("Profile the current model on the current image.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = self._make_table()
+        self.chart = BarChart()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.chart)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.table)
+        splitter.addWidget(scroll)
+        splitter.setSizes([520, 420])
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._controls())
+        layout.addWidget(self.summary)
+        layout.addWidget(splitter, 1)
+        self.set_depths(1)
+        self.set_has_report(False)
+
+    def _controls(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(self.runs)
+        row.addWidget(self.profile_button)
+        row.addSpacing(12)
+        row.addWidget(QLabel("Group by:"))
+        row.addWidget(self.depth)
+        row.addStretch(1)
+        row.addWidget(self.csv_button)
+        row.addWidget(self.json_button)
+        return row
+
+    def _make_table(self) -> QTableWidget:
+        table = QTableWidget(0, len(COLUMNS))
+        table.setHorizontalHeaderLabels(COLUMNS)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.verticalHeader().setVisible(False)
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
+        table.setWordWrap(False)
+        table.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        table.setAlternatingRowColors(True)
+        header = table.horizontalHeader()
+        for column in range(len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # op types: the column that can give way
+        header.setMaximumSectionSize(340)
+        return table
+
+    def set_depths(self, max_depth: int, current: int | None = None) -> None:
+        """Offer "Depth 1" … "Depth max_depth" and "Single nodes"; keep ``current`` when possible."""
+        self.depth.blockSignals(True)
+        self.depth.clear()
+        for depth in range(1, max(1, max_depth) + 1):
+            self.depth.addItem(f"Depth {depth}", depth)
+        self.depth.addItem("Single nodes", NODES)
+        index = self.depth.findData(current if current is not None else NODES)
+        self.depth.setCurrentIndex(index if index >= 0 else self.depth.count() - 1)
+        self.depth.blockSignals(False)
+
+    def current_depth(self) -> int:
+        return int(self.depth.currentData() or NODES)
+
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        self.profile_button.setEnabled(not busy)
+        if text:
+            self.summary.setText(text)
+
+    def set_has_report(self, has: bool) -> None:
+        self.csv_button.setEnabled(has)
+        self.json_button.setEnabled(has)
+
+    def show_table(self, table: TimingTable) -> None:
+        rows = sorted(table.rows, key=lambda r: r.median_ms, reverse=True)
+        self.table.setRowCount(len(rows))
+        for index, row in enumerate(rows):
+            cells = (row.name, row.op_types, row.provider, f"{row.median_ms:.3f}", f"{100.0 * row.share:.1f}%",
+                     f"{row.first_run_ms:.3f}")
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                if column >= 3:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(index, column, item)
+        self.chart.set_bars([(r.name, r.median_ms) for r in rows])
+        self.summary.setText(
+            f"<b>Sum of layer times {table.layer_sum_ms:.2f} ms</b> · measured wall time {table.wall_ms:.2f} ms "
+            f"(median of {table.runs} runs) · first run {table.first_run_ms:.2f} ms"
+            + (f"<br><small>{html.escape(table.note)}</small>" if table.note else "")
+        )
+        self.set_has_report(True)
+
+    def clear(self, text: str = "Profile the current model on the current image.") -> None:
+        self.table.setRowCount(0)
+        self.chart.set_bars([])
+        self.summary.setText(text)
+        self.set_has_report(False)
+
+    def _on_depth(self, _index: int) -> None:
+        self.depthChanged.emit(self.current_depth())
+
+    def table_rows(self) -> list[tuple[str, ...]]:
+        """All cells as text, row by row (for tests)."""
+        return [
+            tuple(self.table.item(r, c).text() for c in range(self.table.columnCount()))
+            for r in range(self.table.rowCount())
+        ]

@@ -1,0 +1,257 @@
+"""Fixtures for the Qt view tests: tiny ONNX models, bad files, isolated settings, a window factory.
+
+Test modules import the fixtures with ``from tests.desktop_app.view_conftest import *``.
+Models are built with ``onnx.helper`` (no torch needed) and named like a PyTorch export
+(``/layer1/layer1.0/conv1/Conv``) with a workbench node map, so the timing tab shows module names.
+
+Example::
+
+    QT_QPA_PLATFORM=offscreen python -m pytest tests/desktop_app/test_view_window.py -q
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from desktop_app.core.contract import Golden, ModelCard, NodeMap, golden_input
+from desktop_app.core.preprocess import Preprocess
+from desktop_app.view.main_window import MainWindow
+from desktop_app.view.settings import AppSettings
+
+__all__ = [
+    "bad_images",
+    "build_model",
+    "drop_paths",
+    "make_window",
+    "model_bank",
+    "models_dir",
+    "photos",
+    "settings",
+]
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CLASSES = 10
+SIZE = 32
+
+
+def _conv(name: str, x: str, cin: int, cout: int, rng: np.random.Generator, inits: list, k: int = 3) -> onnx.NodeProto:
+    w = numpy_helper.from_array((rng.standard_normal((cout, cin, k, k)) * 0.3).astype(np.float32), f"{name}.weight")
+    b = numpy_helper.from_array((rng.standard_normal(cout) * 0.1).astype(np.float32), f"{name}.bias")
+    inits += [w, b]
+    onnx_name = "/" + "/".join(_scopes(name)) + "/Conv"
+    return helper.make_node("Conv", [x, w.name, b.name], [onnx_name + "_output_0"], name=onnx_name,
+                            pads=[k // 2] * 4, kernel_shape=[k, k])
+
+
+def _scopes(module: str) -> list[str]:
+    """``layer1.0.conv1`` -> ``["layer1", "layer1.0", "conv1"]`` (the TorchScript exporter's scopes)."""
+    parts = module.split(".")
+    scopes, i = [], 0
+    while i < len(parts):
+        if i + 1 < len(parts) and parts[i + 1].isdigit():
+            scopes += [parts[i], f"{parts[i]}.{parts[i + 1]}"]
+            i += 2
+        else:
+            scopes.append(parts[i])
+            i += 1
+    return scopes
+
+
+def _op(op: str, module: str, inputs: list[str], **attrs: object) -> onnx.NodeProto:
+    name = "/" + "/".join([*_scopes(module), op]) if module else f"/{op}"
+    return helper.make_node(op, inputs, [name + "_output_0"], name=name, **attrs)
+
+
+def _graph(size: int, channels: int, blocks: int, batch: int | str, seed: int) -> tuple[onnx.GraphProto, dict]:
+    rng = np.random.default_rng(seed)
+    inits: list[onnx.TensorProto] = []
+    nodes = [_conv("stem", "image", 3, channels, rng, inits)]
+    nodes.append(_op("Relu", "stem.relu", [nodes[-1].output[0]]))
+    x = nodes[-1].output[0]
+    for i in range(blocks):
+        nodes.append(_conv(f"layer1.{i}.conv1", x, channels, channels, rng, inits))
+        nodes.append(_op("Relu", f"layer1.{i}.relu", [nodes[-1].output[0]]))
+        nodes.append(_op("Add", f"layer1.{i}", [nodes[-1].output[0], x]))
+        x = nodes[-1].output[0]
+    nodes.append(_op("GlobalAveragePool", "pool", [x]))
+    nodes.append(_op("Flatten", "", [nodes[-1].output[0]], axis=1))
+    fc_w = numpy_helper.from_array(rng.standard_normal((CLASSES, channels)).astype(np.float32), "fc.weight")
+    fc_b = numpy_helper.from_array(rng.standard_normal(CLASSES).astype(np.float32), "fc.bias")
+    inits += [fc_w, fc_b]
+    nodes.append(helper.make_node("Gemm", [nodes[-1].output[0], "fc.weight", "fc.bias"], ["logits"], name="/fc/Gemm",
+                                  transB=1))
+    node_map = {"nodes": {}, "tensors": {}}
+    for node in nodes:
+        scopes = node.name.strip("/").split("/")[:-1]
+        module = scopes[-1] if scopes else "flatten"
+        if len(scopes) >= 2 and not scopes[-1].startswith(scopes[-2]):
+            module = f"{scopes[-2]}.{scopes[-1]}"
+        node_map["nodes"][node.name] = module
+        node_map["tensors"][node.output[0]] = module
+    graph = helper.make_graph(
+        nodes, "tinynet",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, CLASSES])],
+        inits,
+    )
+    return graph, node_map
+
+
+def build_model(path: Path, *, card: bool = True, trained: bool = False, golden: str = "ok", size: int = SIZE,
+                channels: int = 8, blocks: int = 2, seed: int = 0, architecture: str = "tinynet") -> Path:
+    """Write a tiny classifier to ``path``; ``golden`` is "ok", "wrong" (a mismatch) or "none"."""
+    graph, node_map = _graph(size, channels, blocks, "N" if card else 1, seed)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="view-tests")
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    if not card:
+        return path
+    weights = {"source": "imagenet", "trained": True} if trained else {"source": "random", "trained": False}
+    meta_card = ModelCard(
+        architecture=architecture, label_set="tiny-10", labels=tuple(f"thing {i}" for i in range(CLASSES)),
+        preprocess=Preprocess(resize=round(size * 256 / 224), crop=(size, size)), weights=weights,
+        training={"top1": 0.42} if trained else None, node_map=NodeMap.from_dict(node_map),
+        golden=_golden(path, size, golden),
+    )
+    for key, value in meta_card.to_metadata().items():
+        model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def _golden(path: Path, size: int, mode: str) -> Golden | None:
+    if mode == "none":
+        return None
+    x = golden_input((1, 3, size, size))
+    logits = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0][0]
+    top5 = [int(i) for i in np.argsort(-logits, kind="stable")[:5]]
+    shift = 3.0 * float(logits.max() - logits.min()) if mode == "wrong" else 0.0  # a PyTorch/ORT mismatch
+    return Golden(shape=(1, 3, size, size), layout="NCHW", top5=tuple(top5),
+                  top5_logits=tuple(float(logits[i]) + shift for i in top5),
+                  logit_range=float(logits.max() - logits.min()), tolerance=1e-3)
+
+
+@pytest.fixture(scope="session")
+def model_bank(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Built once per session; copy them into a test's models folder."""
+    root = tmp_path_factory.mktemp("model_bank")
+    bank = {
+        "tiny": build_model(root / "tinynet-tiny10-random-fp32.onnx"),
+        "trained": build_model(root / "tinynet-tiny10-imagenet-fp32.onnx", trained=True, seed=1,
+                               architecture="trainednet"),
+        "mismatch": build_model(root / "mismatch-golden.onnx", golden="wrong", seed=2, architecture="mismatchnet"),
+        "foreign": build_model(root / "foreign.onnx", card=False, seed=3),
+        "slow": build_model(root / "slow-foreign.onnx", card=False, size=384, channels=48, blocks=4, seed=4),
+    }
+    (root / "empty.onnx").write_bytes(b"")
+    (root / "garbage.onnx").write_text("this is not an onnx file\n")
+    bank["empty"] = root / "empty.onnx"
+    bank["garbage"] = root / "garbage.onnx"
+    return bank
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> AppSettings:
+    """Isolated settings (an INI file in the test's temp folder), never the user's real ones."""
+    return AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def make_window(qtbot, settings: AppSettings, models_dir: Path) -> Iterator[Callable[..., MainWindow]]:
+    """``make_window(*model_keys_or_paths)``: copies models in, opens the window, waits for the scan."""
+    windows: list[MainWindow] = []
+
+    def make(*models: Path, folder: Path | None = None, wait_loaded: bool = True,
+             app_settings: AppSettings | None = None) -> MainWindow:
+        target = folder or models_dir
+        for model in models:
+            shutil.copy(model, target / model.name)
+        window = MainWindow(models_dir=target, settings=app_settings or settings)
+        qtbot.addWidget(window)
+        windows.append(window)
+        if wait_loaded:
+            qtbot.waitUntil(lambda: window.loaded is not None, timeout=15000)
+        else:
+            qtbot.waitUntil(lambda: window.scan_count >= 1, timeout=15000)
+        window.show()
+        return window
+
+    yield make
+    for window in windows:
+        window.shutdown()
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> dict[str, Path]:
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    out = {"chelsea": folder / "chelsea.png", "coffee": folder / "sub" / "coffee.png"}
+    shutil.copy(DATA / "chelsea.png", out["chelsea"])
+    shutil.copy(DATA / "coffee.png", out["coffee"])
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    return out
+
+
+@pytest.fixture
+def bad_images(tmp_path: Path) -> dict[str, Path]:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    png = (DATA / "chelsea.png").read_bytes()
+    files = {
+        "empty": folder / "empty.png",
+        "text": folder / "text.jpg",
+        "truncated": folder / "truncated.png",
+        "svg": folder / "drawing.svg",
+        "bomb": folder / "bomb.png",
+    }
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("definitely not a JPEG")
+    files["truncated"].write_bytes(png[: len(png) // 3])
+    files["svg"].write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>')
+    files["bomb"].write_bytes(_png_header(60000, 60000))
+    files["vanished"] = folder / "vanished.png"  # never created: "file not found"
+    return files
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def drop_paths(window: MainWindow, paths: list[Path]) -> bool:
+    """Deliver a real drag-enter + drop of file URLs to ``window``; returns whether the drop was accepted."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPoint(window.width() // 2, window.height() // 2)
+    actions = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(QPointF(pos), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(QPointF(pos), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+    return drop.isAccepted()
