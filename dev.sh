@@ -2,7 +2,7 @@
 # One entry point for a fresh checkout: set up .venv, then run the app or the whole test suite.
 #
 #   ./dev.sh app [ARGS]    set up, export the default model if missing, launch the desktop app
-#   ./dev.sh test [ARGS]   set up, then ruff, the import contracts and the whole pytest suite
+#   ./dev.sh test [ARGS]   set up, then ruff, the import contracts and the whole pytest suite (ARGS go to pytest)
 #   ./dev.sh setup         only create/refresh .venv (and Qt's system libraries on Debian/Ubuntu)
 #
 # TORCH_SPEC picks the torch build: default "torch==2.13.0" (the CPU wheel on our machines); e.g.
@@ -60,7 +60,8 @@ case "${1:-}" in
         setup
         "$PY" -m ruff check .
         .venv/bin/lint-imports
-        QT_QPA_PLATFORM=offscreen "$PY" -m pytest "${@:2}"
+        # Both cores by default (pytest-xdist); pass "-n 0" to run in one process.
+        QT_QPA_PLATFORM=offscreen "$PY" -m pytest -q -n auto --dist worksteal "${@:2}"
         ;;
     *)
         sed -n '2,9p' "$0" >&2

@@ -20,8 +20,8 @@ def _small_size(name: str) -> int:
 
 
 @pytest.mark.parametrize("name", models.list_models())
-@pytest.mark.parametrize("num_classes", [7, 1000])
-def test_forward_eval_and_train(name: str, num_classes: int) -> None:
+def test_forward_eval_and_train(name: str) -> None:
+    num_classes = 7  # a new head; the 1000-class head runs in test_forward_at_native_size
     torch.manual_seed(0)
     model = models.get_model(name, num_classes=num_classes)
     x = torch.randn(2, 3, _small_size(name), _small_size(name))
