@@ -22,6 +22,7 @@ from exporter.api import DEFAULT_MODEL, describe, export_model, output_name
 from exporter.errors import ExporterError
 from exporter.hub import cached_checkpoint
 from exporter.onnx_build import DEFAULT_OPSET
+from exporter.train.cli import add_train_parser, run_train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-size", type=int, metavar="PX", help="export at this square input size instead of the native one"
     )
     exp.add_argument("--quiet", action="store_true", help="no download progress bar")
+    add_train_parser(sub)
     return parser
 
 
@@ -130,6 +132,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "train":
+            return run_train(args)
         return cmd_list(args) if args.command == "list" else cmd_export(args)
     except ExporterError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,220 @@
+"""The ``train`` subcommand: argparse registration and the run from data folder to exported ONNX file.
+
+``python -m exporter train`` reads an ImageFolder (``--data``) or a VOC 2012 devkit (``--voc``), trains
+(full fine-tuning / from scratch, or ``--freeze-backbone``), keeps the best checkpoint by validation top-1,
+measures it on the test split and exports it, with the metrics in the ONNX metadata, to the models folder.
+Everything a run writes goes to ``--out``: ``split.json``, ``log.csv``/``log.json``, ``best.pt``, ``last.pt``
+(resumable; also written on Ctrl+C) and ``<name>.pt`` (the exported checkpoint).
+
+Example::
+
+    python -m exporter train --model resnet18 --data ~/digits --weights random --image-size 32 \\
+        --epochs 8 --batch-size 64 --lr 0.002 --optimizer adamw --out runs/digits
+    python -m exporter train --resume runs/digits/last.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import models
+from exporter.errors import ExporterError
+from exporter.train import checkpoint
+from exporter.train.distributed import Dist, init_distributed, shutdown
+from exporter.train.logs import write_text_atomic
+from exporter.train.loop import Interrupted, StopRequest, TrainConfig
+from exporter.train.run import build_run
+
+LR_DEFAULTS = {"sgd": 0.05, "adamw": 1e-3}
+
+
+@dataclass
+class Plan:
+    """Everything that defines a run (stored in every checkpoint as ``config``; reused by ``--resume``)."""
+
+    model: str
+    data: str | None
+    voc: str | None
+    weights: str
+    image_size: int | None
+    freeze_backbone: bool
+    crop_scale: float
+    shift: float
+    shear: float
+    zoom: float
+    hflip: float
+    name: str
+    train: dict[str, Any]
+
+    @property
+    def cfg(self) -> TrainConfig:
+        return TrainConfig(**self.train)
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``train`` on the exporter's subcommands."""
+    p = sub.add_parser(
+        "train",
+        help="fine-tune or train a model on ImageFolder / Pascal VOC data, then export it",
+        description="Train any registered architecture on an ImageFolder or a VOC 2012 devkit and export "
+        "the best checkpoint (by val top-1) with its metrics. See docs/training.md.",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", metavar="DIR", help="ImageFolder: DIR/<class>/* (split 8:1:1) or DIR/train|val|test/")
+    src.add_argument("--voc", metavar="PATH", help="a Pascal VOC 2012 devkit folder (JPEGImages/, Annotations/, ...)")
+    p.add_argument("--model", metavar="NAME", help="architecture (see `list`)")
+    p.add_argument("--weights", metavar="SOURCE", default="imagenet", help="imagenet (default), random or a path")
+    p.add_argument("--freeze-backbone", action="store_true", help="train only a new head on cached features")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="global batch size (split over processes)")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: sgd 0.05, adamw 0.001)")
+    p.add_argument("--weight-decay", type=float, default=5e-5)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--image-size", type=int, metavar="PX", help="train and export at this square size")
+    p.add_argument("--crop-scale", type=float, default=0.08, help="random resized crop: smallest area fraction")
+    p.add_argument("--shift", type=float, default=0.1, help="random shift, fraction of the size")
+    p.add_argument("--shear", type=float, default=10.0, help="random shear, degrees")
+    p.add_argument("--zoom", type=float, default=0.1, help="random zoom, +- fraction")
+    p.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--out", metavar="DIR", help="run folder (checkpoints, split.json, logs)")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its last.pt")
+    p.add_argument("--name", help="name of the exported model (default: the --out folder's name)")
+    p.add_argument("--models-dir", metavar="DIR", help="where the ONNX file goes (default: the models directory)")
+    p.add_argument("--no-export", action="store_true", help="do not export the best checkpoint to ONNX")
+    p.add_argument("--cache-dir", metavar="DIR", help="feature cache for --freeze-backbone")
+    p.add_argument("--stop-after-steps", type=int, default=0, help=argparse.SUPPRESS)
+    return p
+
+
+def plan_from_args(args: argparse.Namespace) -> tuple[Plan, Path, dict[str, Any] | None]:
+    """The run's plan and folder, from the flags or (``--resume``) from the checkpoint."""
+    if args.resume:
+        ckpt = checkpoint.load_resumable(args.resume, args.model)
+        try:
+            plan = Plan(**ckpt.get("config", {}))
+        except TypeError as exc:
+            raise checkpoint.CheckpointError(f"{args.resume}: its run configuration is unreadable ({exc})") from exc
+        plan.train |= {"workers": args.workers, "stop_after_steps": args.stop_after_steps}
+        return plan, Path(args.out or Path(args.resume).expanduser().parent), ckpt
+    if not args.model:
+        raise ExporterError("--model is required (or --resume a checkpoint)")
+    if not (args.data or args.voc):
+        raise ExporterError("--data DIR or --voc PATH is required")
+    if not args.out:
+        raise ExporterError("--out DIR is required: the run folder for checkpoints and logs")
+    try:
+        models.get_spec(args.model)
+    except models.UnknownModelError as exc:
+        raise ExporterError(str(exc)) from None
+    _check_numbers(args)
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr or LR_DEFAULTS[args.optimizer],
+        optimizer=args.optimizer, momentum=args.momentum, weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, seed=args.seed,
+        workers=args.workers, amp=not args.no_amp, stop_after_steps=args.stop_after_steps,
+    )  # fmt: skip
+    out = Path(args.out).expanduser()
+    plan = Plan(
+        model=args.model, data=args.data and str(Path(args.data).expanduser().resolve()),
+        voc=args.voc and str(Path(args.voc).expanduser().resolve()), weights=args.weights,
+        image_size=args.image_size, freeze_backbone=args.freeze_backbone, crop_scale=args.crop_scale,
+        shift=args.shift, shear=args.shear, zoom=args.zoom, hflip=args.hflip,
+        name=args.name or out.resolve().name, train=asdict(cfg),
+    )  # fmt: skip
+    return plan, out, None
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    checks = [
+        (args.epochs >= 1, f"--epochs {args.epochs}: must be >= 1"),
+        (args.batch_size >= 1, f"--batch-size {args.batch_size}: must be >= 1"),
+        (args.lr is None or args.lr > 0, f"--lr {args.lr}: must be > 0"),
+        (0 < args.crop_scale <= 1, f"--crop-scale {args.crop_scale}: must be in (0, 1]"),
+        (0 <= args.hflip <= 1, f"--hflip {args.hflip}: must be in [0, 1]"),
+        (0 <= args.label_smoothing < 1, f"--label-smoothing {args.label_smoothing}: must be in [0, 1)"),
+        (args.workers >= 0, f"--workers {args.workers}: must be >= 0"),
+    ]
+    spec = models.get_spec(args.model)
+    if args.image_size is not None:
+        checks.append((args.image_size >= max(spec.min_size[0], 8), f"--image-size {args.image_size}: too small"))
+    for ok, message in checks:
+        if not ok:
+            raise ExporterError(message)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Entry point of ``python -m exporter train`` (returns the exit code; 130 after Ctrl+C)."""
+    group = init_distributed()
+    try:
+        return _run(args, group)
+    finally:
+        shutdown(group)
+
+
+def _run(args: argparse.Namespace, group: Dist) -> int:
+    plan, out, resumed = plan_from_args(args)
+    if group.main:
+        out.mkdir(parents=True, exist_ok=True)
+    run = build_run(plan, out, group, args.cache_dir)
+    if group.main:
+        write_text_atomic(out / "split.json", json.dumps(run.splits.to_json(), indent=1) + "\n")
+    if resumed is not None:
+        run.trainer.restore(resumed)
+        _say(group, f"resuming {plan.model} at epoch {run.trainer.state.epoch + 1}, batch {run.trainer.state.batch}")
+    try:
+        with StopRequest() as stop:
+            run.trainer.fit(stop)
+    except Interrupted as exc:
+        _say(group, f"interrupted: resumable checkpoint {exc.path}\ncontinue with: python -m exporter train "
+             f"--resume {exc.path}")  # fmt: skip
+        return 130
+    metrics = run.finish()
+    if group.main:
+        final = out / f"{_slug(plan.name)}.pt"
+        shutil.copyfile(out / "best.pt", final)
+        _say(group, "test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("test_")))
+        if not args.no_export:
+            _export(plan, final, args.models_dir)
+    return 0
+
+
+def _export(plan: Plan, checkpoint_path: Path, models_dir: str | None) -> None:
+    from exporter.api import describe, export_model
+
+    native = models.get_spec(plan.model).crop_size
+    size = plan.image_size if plan.image_size not in (None, native) else None
+    result = export_model(plan.model, str(checkpoint_path), models_dir, image_size=size, force=True, progress=False)
+    describe(result)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "_." else "_" for c in text).strip("_") or "model"
+
+
+def _say(group: Dist, text: str) -> None:
+    if group.main:
+        print(text, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m exporter.train ARGS`` == ``python -m exporter train ARGS`` (errors: one line, exit 2)."""
+    parser = argparse.ArgumentParser(prog="python -m exporter")
+    add_train_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run_train(args)
+    except ExporterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
