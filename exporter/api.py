@@ -23,28 +23,37 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import numpy as np
 import onnx
 
 import models
-from desktop_app.core.contract import Golden, ModelCard, NodeMap
+from desktop_app.core.contract import PRECISIONS, Golden, ModelCard, NodeMap
 from desktop_app.core.paths import models_dir
 from desktop_app.core.preprocess import Preprocess
 from exporter.errors import ExporterError, VerificationError
 from exporter.onnx_build import DEFAULT_OPSET, build_node_map, conv_feeding_norms, export_graph, strip_node_metadata
-from exporter.verify import Verification, inputs_for, make_golden, torch_logits, verify
+from exporter.verify import (
+    LoweredVerification,
+    Verification,
+    inputs_for,
+    make_golden,
+    torch_logits,
+    verify,
+    verify_lowered,
+)
 from exporter.weights import ResolvedWeights, resolve_weights
 
 DEFAULT_MODEL = "efficientnet_lite0"
+Checked = TypeVar("Checked", Verification, LoweredVerification)
 
 
 @dataclass(frozen=True)
 class ExportResult:
     path: Path
     card: ModelCard
-    verification: Verification
+    verification: Verification | LoweredVerification
     seconds: float
 
 
@@ -66,9 +75,20 @@ def export_model(
     image_size: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    precision: str = "fp32",
+    calibration: str | os.PathLike[str] | None = None,
+    calibration_method: str = "minmax",
 ) -> ExportResult:
-    """Export ``name`` with ``weights`` (``imagenet``, ``random`` or a path) into ``out_dir``."""
+    """Export ``name`` with ``weights`` (``imagenet``, ``random`` or a path) into ``out_dir``.
+
+    ``precision`` ``int8`` calibrates on the images in ``calibration`` (default: the shipped photos,
+    augmented); ``fp16`` keeps float32 input/output. Both are verified against PyTorch fp32.
+    """
     started = time.perf_counter()
+    if precision not in PRECISIONS:
+        raise ExporterError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
+    if calibration is not None and precision != "int8":
+        raise ExporterError(f"--calibration {calibration}: only used with --precision int8")
     folder = _writable_dir(models_dir(out_dir))
     resolved = resolve_weights(name, weights, labels=labels, num_classes=num_classes, progress=progress)
     spec = models.get_spec(name)
@@ -80,7 +100,7 @@ def export_model(
     preprocess = Preprocess.from_dict(
         spec.preprocess_dict() | {"resize": round(crop * spec.resize_size / native), "crop": [crop, crop]}
     )
-    target = folder / output_name(name, resolved.label_set, resolved.tag, "fp32", size)
+    target = folder / output_name(name, resolved.label_set, resolved.tag, precision, size)
     if target.exists() and not force:
         raise ExporterError(f"{target}: already exists (use --force to overwrite)")
     log(f"exporting {name} ({resolved.weights['source']} weights) at {crop}x{crop} ...")
@@ -90,8 +110,17 @@ def export_model(
     photos, golden = inputs_for(preprocess, (crop, crop))
     golden_record = make_golden(torch_logits(resolved.model, golden), (crop, crop))
     card = _card(name, resolved, preprocess, opset, node_map, golden_record)
+    if precision != "fp32":
+        from exporter.quant_export import lower
+
+        folder_arg = Path(calibration).expanduser() if calibration is not None else None
+        lowered = lower(proto, card, resolved, (crop, crop), precision, folder_arg, calibration_method, log)
+        proto, card = lowered.proto, lowered.card
+        _stamp(proto, card)
+        _write_checked(proto, target, lambda tmp: verify_lowered(tmp, resolved.model, *_lowered_inputs(card, crop)))
+        return ExportResult(target, card, lowered.verification, time.perf_counter() - started)
     _stamp(proto, card)
-    verification = _write_checked(proto, target, resolved, photos, golden)
+    verification = _write_checked(proto, target, lambda tmp: verify(tmp, resolved.model, photos, golden))
     log(verification.summary())
     return ExportResult(target, card, verification, time.perf_counter() - started)
 
@@ -141,9 +170,14 @@ def _stamp(proto: onnx.ModelProto, card: ModelCard) -> None:
     proto.doc_string = f"{card.display_name}. Metadata contract: workbench.* keys, see docs/onnx-metadata.md."
 
 
-def _write_checked(
-    proto: onnx.ModelProto, target: Path, resolved: ResolvedWeights, photos: np.ndarray, golden: np.ndarray
-) -> Verification:
+def _lowered_inputs(card: ModelCard, crop: int) -> tuple[np.ndarray, str, int]:
+    from exporter.quant_export import verification_inputs
+
+    inputs, n_photos = verification_inputs(card.preprocess, (crop, crop))
+    return inputs, card.precision, n_photos
+
+
+def _write_checked(proto: onnx.ModelProto, target: Path, check: Callable[[Path], Checked]) -> Checked:
     """Write to a temp file beside ``target``, check and verify it, then rename it into place."""
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".onnx.tmp")
     tmp = Path(tmp_name)
@@ -162,7 +196,7 @@ def _write_checked(
         except onnx.checker.ValidationError as exc:
             first = str(exc).splitlines()[0]
             raise ExporterError(f"{target.name}: onnx.checker rejected the export ({first})") from exc
-        result = verify(tmp, resolved.model, photos, golden)
+        result = check(tmp)
         if not result.passed:
             raise VerificationError(f"{target.name}: verification failed, file not kept. {result.summary()}")
         _make_readable(tmp)

@@ -8,6 +8,8 @@ Example::
     python -m exporter list
     python -m exporter export --default
     python -m exporter export --model resnet50 --weights imagenet --out ./models
+    python -m exporter export --default --precision int8
+    python -m exporter bench --model resnet50
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import sys
 from collections.abc import Sequence
 
 import models
+from desktop_app.core.contract import PRECISIONS
 from desktop_app.core.paths import ENV_VAR, models_dir
 from exporter.api import DEFAULT_MODEL, describe, export_model, output_name
+from exporter.bench import add_bench_parser, cmd_bench
 from exporter.errors import ExporterError
 from exporter.hub import cached_checkpoint
 from exporter.onnx_build import DEFAULT_OPSET
+from exporter.quantize import METHODS as CALIBRATION_METHODS
 from exporter.train.cli import add_train_parser, run_train
 
 
@@ -62,6 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-size", type=int, metavar="PX", help="export at this square input size instead of the native one"
     )
     exp.add_argument("--quiet", action="store_true", help="no download progress bar")
+    exp.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32 (default); int8: static QDQ quantization for CPUs, calibrated on --calibration; "
+        "fp16: half precision for GPUs (float32 input/output)",
+    )
+    exp.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="int8: folder of representative images (default: the shipped photos plus crops/flips of them)",
+    )
+    exp.add_argument(
+        "--calibration-method", choices=CALIBRATION_METHODS, default="minmax", help="int8 range estimation"
+    )
+    add_bench_parser(sub)
     add_train_parser(sub)
     return parser
 
@@ -108,7 +129,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ExporterError("--force and --skip-existing contradict each other")
     if args.skip_existing and weights in ("imagenet", "random") and name in models.list_models():
         label_set = args.labels or models.get_spec(name).label_set
-        target = models_dir(args.out) / output_name(name, label_set, weights, "fp32", args.image_size)
+        target = models_dir(args.out) / output_name(name, label_set, weights, args.precision, args.image_size)
         if target.exists():
             print(f"{target} already exists; nothing to do")
             return 0
@@ -122,6 +143,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         num_classes=args.num_classes,
         image_size=args.image_size,
         progress=not args.quiet,
+        precision=args.precision,
+        calibration=args.calibration,
+        calibration_method=args.calibration_method,
     )
     describe(result)
     if not result.card.trained:
@@ -132,6 +156,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "bench":
+            return cmd_bench(args)
         if args.command == "train":
             return run_train(args)
         return cmd_list(args) if args.command == "list" else cmd_export(args)

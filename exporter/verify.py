@@ -106,3 +106,89 @@ def verify(onnx_path: Path, model: nn.Module, photos: np.ndarray, golden: np.nda
         if batch is photos:
             photo_top5 = [tuple(int(i) for i in row) for row in top_expected]
     return Verification(len(photos) + len(golden), worst, spread, same, tuple(photo_top5))
+
+
+#: Lowered precisions: worst |diff| allowed, as a fraction of PyTorch's logit range.
+LOWERED_TOLERANCE = {"fp16": 1e-2, "int8": 0.2}
+#: Tolerance of the golden record of a lowered file (its own answer, re-run by the app on any CPU/GPU).
+LOWERED_GOLDEN_TOLERANCE = {"fp16": 1e-2, "int8": 0.05}
+
+
+@dataclass(frozen=True)
+class LoweredVerification:
+    """fp16/int8 against PyTorch fp32: top-1 must agree except near-ties, logit error within a bound.
+
+    A near-tie is an input where PyTorch's own logit for the file's top-1 class is within
+    ``tolerance * logit range`` of PyTorch's top-1 logit (the two classes are indistinguishable at
+    this precision).
+    """
+
+    precision: str
+    inputs: int
+    top1_agreement: float
+    near_ties: int
+    disagreements: int
+    max_abs_diff: float
+    logit_range: float
+    tolerance: float
+    photo_top5: tuple[tuple[int, ...], ...]
+
+    @property
+    def relative_diff(self) -> float:
+        return self.max_abs_diff / self.logit_range if self.logit_range > 0 else self.max_abs_diff
+
+    @property
+    def passed(self) -> bool:
+        return self.disagreements == 0 and self.relative_diff <= self.tolerance
+
+    def summary(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        return (
+            f"{verdict}: {self.precision} ONNX Runtime vs PyTorch fp32 on {self.inputs} inputs: top-1 agreement "
+            f"{self.top1_agreement:.1%} ({self.near_ties} near-ties, {self.disagreements} real disagreements), "
+            f"max |diff| {self.max_abs_diff:.3g} ({self.relative_diff:.2e} of logit range {self.logit_range:.2f}, "
+            f"limit {self.tolerance:.0e})"
+        )
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "rule": "top-1 equal to PyTorch fp32 on every verification input except near-ties "
+            "(PyTorch logits within tolerance*range), and max |diff| <= tolerance*range",
+            "inputs": self.inputs,
+            "top1_agreement": self.top1_agreement,
+            "near_ties": self.near_ties,
+            "max_abs_diff": self.max_abs_diff,
+            "relative_diff": self.relative_diff,
+            "tolerance": self.tolerance,
+        }
+
+
+def verify_lowered(
+    onnx_path: Path, model: nn.Module, inputs: np.ndarray, precision: str, n_photos: int
+) -> LoweredVerification:
+    """Run ``onnx_path`` (fp16/int8) and PyTorch fp32 on ``inputs``; the first ``n_photos`` are photos."""
+    try:
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types
+        raise ExporterError(f"{onnx_path.name}: ONNX Runtime cannot load the export ({exc})") from exc
+    expected = torch_logits(model, inputs)
+    got = np.concatenate([session.run(None, {INPUT_NAME: inputs[i : i + 8]})[0] for i in range(0, len(inputs), 8)])
+    spread = expected.max(axis=1) - expected.min(axis=1)
+    tolerance = LOWERED_TOLERANCE[precision]
+    rows = np.arange(len(inputs))
+    top_expected, top_got = expected.argmax(1), got.argmax(1)
+    gap = expected[rows, top_expected] - expected[rows, top_got]
+    differ = top_expected != top_got
+    near = differ & (gap <= tolerance * spread)
+    top5 = np.argsort(-expected[:n_photos], axis=1, kind="stable")[:, :5]
+    return LoweredVerification(
+        precision=precision,
+        inputs=len(inputs),
+        top1_agreement=float(np.mean(~differ)),
+        near_ties=int(near.sum()),
+        disagreements=int((differ & ~near).sum()),
+        max_abs_diff=float(np.abs(got - expected).max()),
+        logit_range=float(spread.max()),
+        tolerance=tolerance,
+        photo_top5=tuple(tuple(int(i) for i in row) for row in top5),
+    )

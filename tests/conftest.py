@@ -1,7 +1,9 @@
-"""Shared fixtures: the repository's test data and a per-session cache of built models."""
+"""Shared fixtures: the repository's test data; per-user folders redirected away from the user's own."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,3 +17,10 @@ EXPECTED_CLASSES = {"chelsea": {281, 282, 285}, "coffee": {967, 968, 504}}
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep tests (and the CLIs they start) out of the user's optimized-model cache and models folder."""
+    scratch = Path(tempfile.mkdtemp(prefix="cnn-workbench-tests-"))
+    os.environ["CNN_WORKBENCH_CACHE"] = str(scratch / "optimized-cache")
+    os.environ.setdefault("CNN_WORKBENCH_MODELS", str(scratch / "models"))

@@ -13,7 +13,9 @@ s = create_session('model.onnx', 'cuda'); print(s.providers, s.fallback_reason)"
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import re
 import sys
 import tempfile
@@ -30,6 +32,8 @@ Provider = Literal["auto", "cuda", "cpu"]
 PROVIDER_CHOICES: tuple[str, ...] = ("auto", "cuda", "cpu")
 CUDA_EP = "CUDAExecutionProvider"
 CPU_EP = "CPUExecutionProvider"
+CACHE_ENV_VAR = "CNN_WORKBENCH_CACHE"
+CACHE_MAX_ENTRIES = 24
 
 #: Exceptions ONNX Runtime raises while loading or running a model (pybind classes derive from Exception).
 _ORT_ERROR_NAMES = (
@@ -72,6 +76,7 @@ class StartedSession:
     requested: str
     providers: tuple[str, ...]
     fallback_reason: str | None
+    optimized_cache: str | None = None  # "reused", "saved" or None (not cached)
 
     @property
     def provider_label(self) -> str:
@@ -117,13 +122,26 @@ def create_session(
 ) -> StartedSession:
     """Open ``path`` with the chosen provider and report what actually runs.
 
+    On the CPU with the default options, the graph ONNX Runtime optimised is saved in the
+    optimized-model cache (:func:`optimized_cache_dir`) and reused next time, so opening a file
+    again skips the optimisation passes; a changed file (mtime or size) gets a new entry.
+
     Raises:
         ValueError: unknown provider choice.
         ModelLoadError: ONNX Runtime refused the model (message names the file).
     """
     wanted = requested_providers(provider)
-    options = options or default_session_options()
     name = os.fspath(path)
+    cache = optimized_cache_path(name) if options is None and wanted == [CPU_EP] else None
+    options = options or default_session_options()
+    status: str | None = None
+    if cache is not None and cache.is_file():
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        name, status = os.fspath(cache), "reused"
+    elif cache is not None:
+        options.optimized_model_filepath = os.fspath(_partial(cache))
+        options.log_severity_level = max(options.log_severity_level, 3)  # "hardware specific" warning: known
+        status = "saved"
     try:
         if CUDA_EP in wanted:
             options.log_severity_level = min(options.log_severity_level, 2)  # warnings carry the reason
@@ -132,11 +150,83 @@ def create_session(
             session, log = ort.InferenceSession(name, options, providers=wanted), ""
     except ORT_ERRORS as exc:
         raise ModelLoadError(f"{Path(name).name}: ONNX Runtime cannot open the model ({one_line(str(exc))})") from exc
+    if status == "saved" and cache is not None:
+        status = _commit(cache)
     actual = tuple(session.get_providers())
     reason = None
     if CUDA_EP in wanted and CUDA_EP not in actual:
         reason = fallback_reason_from_log(log)
-    return StartedSession(session=session, requested=parse_provider(provider), providers=actual, fallback_reason=reason)
+    return StartedSession(
+        session=session,
+        requested=parse_provider(provider),
+        providers=actual,
+        fallback_reason=reason,
+        optimized_cache=status,
+    )
+
+
+def optimized_cache_dir() -> Path | None:
+    """Where optimised graphs are kept: ``$CNN_WORKBENCH_CACHE`` (``off`` disables), else the per-user cache."""
+    env = os.environ.get(CACHE_ENV_VAR)
+    if env is not None and env.strip().lower() in ("", "0", "off", "no", "false"):
+        return None
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "cnn-workbench" / "optimized"
+
+
+def optimized_cache_path(path: str | os.PathLike[str]) -> Path | None:
+    """The cache entry for ``path`` as it is now (None when caching is off or the file is unreadable).
+
+    The name hashes the absolute path, the file's mtime and size, the ONNX Runtime version and the
+    CPU (saved graphs can hold CPU-specific kernels), so any change misses the old entry.
+    """
+    folder = optimized_cache_dir()
+    if folder is None:
+        return None
+    file = Path(path).absolute()
+    try:
+        stat = file.stat()
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # unreadable model (ORT reports it) or unwritable cache: open without caching
+    where = hashlib.sha256(str(file).encode()).hexdigest()[:12]
+    version = f"{stat.st_mtime_ns}|{stat.st_size}|{ort.__version__}|{platform.machine()}|{_cpu_model()}"
+    return folder / f"{file.stem}.{where}.{hashlib.sha256(version.encode()).hexdigest()[:12]}.onnx"
+
+
+def _partial(cache: Path) -> Path:
+    return cache.with_name(cache.name + f".{os.getpid()}.{threading.get_ident()}.part")
+
+
+def _commit(cache: Path) -> str | None:
+    """Move the freshly written graph into place and drop older entries of the same file."""
+    partial = _partial(cache)
+    if not partial.is_file():
+        return None
+    stem, where = cache.name.split(".")[:2]
+    for stale in cache.parent.glob(f"{stem}.{where}.*.onnx"):
+        if stale != cache:
+            stale.unlink(missing_ok=True)
+    os.replace(partial, cache)
+    entries = sorted(cache.parent.glob("*.onnx"), key=lambda e: e.stat().st_mtime, reverse=True)
+    for old in entries[CACHE_MAX_ENTRIES:]:
+        old.unlink(missing_ok=True)
+    return "saved"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags")):
+                return line
+    except OSError:
+        return platform.processor()
+    return platform.processor()
 
 
 def capture_fd2(func: Callable[[], T]) -> tuple[T, str]:

@@ -230,6 +230,7 @@ class LoadedModel:
     requested: str
     fallback_reason: str | None
     golden: GoldenResult | None = None
+    optimized_cache: str | None = None  # "reused" / "saved": the optimised graph came from / went to the cache
 
     @property
     def provider_label(self) -> str:
@@ -279,6 +280,7 @@ def load_model(entry: ModelEntry, provider: str = "auto", *, options: ort.Sessio
         providers=started.providers,
         requested=started.requested,
         fallback_reason=started.fallback_reason,
+        optimized_cache=started.optimized_cache,
     )
     if entry.card is not None and entry.card.golden is not None:
         model = replace(model, golden=run_golden(model))

@@ -1,0 +1,376 @@
+"""``python -m exporter bench``: PyTorch eager fp32 vs ONNX Runtime fp32/int8 (and OpenVINO) in ONE run.
+
+For one architecture it exports (or reuses) the fp32 and int8 files, then measures, interleaving
+the variants so machine noise hits them alike: median and p90 latency at each batch size, images/s,
+GMAC/s, the speed-up over PyTorch eager, and each variant's top-1 agreement and logit error against
+PyTorch fp32 on real photos (:mod:`exporter.quant_photos`). A JSON record with the hardware, load,
+library versions and session options is written next to the printout.
+
+Example::
+
+    python -m exporter bench --model resnet50 --runs 30 --json bench-resnet50.json
+    python -m exporter bench --model resnet18 --weights random --image-size 64 --runs 3 --batches 1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Runner = Callable[[np.ndarray], np.ndarray]
+BASELINE = "pytorch-fp32"
+ROUNDS = 5
+PAUSE_S = 0.05
+
+
+@dataclass(frozen=True)
+class Timing:
+    variant: str
+    batch: int
+    median_ms: float
+    p90_ms: float
+    images_per_s: float
+    gmacs_per_s: float
+    speedup_vs_pytorch: float
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    variant: str
+    images: int
+    top1_agreement: float
+    max_abs_diff: float
+    max_rel_diff: float
+    mean_abs_diff: float
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    bench = sub.add_parser("bench", help="benchmark PyTorch vs ONNX Runtime fp32/int8 (and OpenVINO) in one run")
+    bench.add_argument("--model", required=True, metavar="NAME", help="architecture, e.g. resnet50")
+    bench.add_argument(
+        "--weights",
+        default="auto",
+        metavar="SOURCE",
+        help="imagenet, random, a .pth path, or auto (default: "
+        "imagenet when available offline, else random; speed does not depend on the weights)",
+    )
+    bench.add_argument("--image-size", type=int, metavar="PX", help="input size (default: the native one)")
+    bench.add_argument("--runs", type=int, default=30, help="timed runs per variant and batch size (default 30)")
+    bench.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    bench.add_argument("--batches", default="1,8", help="comma-separated batch sizes (default 1,8)")
+    bench.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every runtime")
+    bench.add_argument("--dir", metavar="DIR", help="where the ONNX files are kept (default: the models dir)")
+    bench.add_argument("--json", metavar="PATH", help="write the JSON record here (default bench-MODEL.json)")
+    bench.add_argument("--no-openvino", action="store_true", help="skip OpenVINO even when it is installed")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    batches = _parse_batches(args.batches)
+    record = run_bench(
+        args.model,
+        args.weights,
+        image_size=args.image_size,
+        runs=args.runs,
+        warmup=args.warmup,
+        batches=batches,
+        threads=args.threads,
+        folder=args.dir,
+        openvino=not args.no_openvino,
+    )
+    print_report(record)
+    out = Path(args.json or f"bench-{args.model}.json")
+    out.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    print(f"\nJSON record: {out}")
+    return 0
+
+
+def _parse_batches(text: str) -> list[int]:
+    from exporter.errors import ExporterError
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ExporterError(f"--batches {text}: expected comma-separated integers such as 1,8") from None
+    if not values or min(values) < 1:
+        raise ExporterError(f"--batches {text}: batch sizes must be >= 1")
+    return values
+
+
+def time_variants(
+    runners: dict[str, Runner], inputs: dict[int, np.ndarray], runs: int, warmup: int
+) -> dict[tuple[str, int], list[float]]:
+    """Seconds per call for every (variant, batch).
+
+    The variants take turns in blocks (up to :data:`ROUNDS` blocks each), so a change of machine
+    load affects them alike; a pause before each block lets the previous runtime's worker threads
+    stop spinning (they would otherwise steal the cores from the next one).
+    """
+    samples: dict[tuple[str, int], list[float]] = {}
+    rounds = max(1, min(ROUNDS, runs))
+    per_block = -(-runs // rounds)
+    for batch, x in inputs.items():
+        for run in runners.values():
+            for _ in range(warmup):
+                run(x)
+        for _ in range(rounds):
+            for name, run in runners.items():
+                time.sleep(PAUSE_S)
+                run(x)  # untimed: wakes this runtime's threads
+                times = samples.setdefault((name, batch), [])
+                for _ in range(min(per_block, runs - len(times))):
+                    start = time.perf_counter()
+                    run(x)
+                    times.append(time.perf_counter() - start)
+    return samples
+
+
+def summarise(samples: dict[tuple[str, int], list[float]], gmacs: float) -> list[Timing]:
+    """Median/p90 latency, throughput and the ratio to PyTorch eager for each (variant, batch)."""
+    timings = []
+    for (name, batch), seconds in samples.items():
+        median = float(np.median(seconds))
+        base = float(np.median(samples.get((BASELINE, batch), seconds)))
+        timings.append(
+            Timing(
+                variant=name,
+                batch=batch,
+                median_ms=median * 1e3,
+                p90_ms=float(np.percentile(seconds, 90)) * 1e3,
+                images_per_s=batch / median,
+                gmacs_per_s=gmacs * batch / median,
+                speedup_vs_pytorch=base / median,
+            )
+        )
+    return timings
+
+
+def compare(reference: np.ndarray, got: np.ndarray, variant: str) -> Accuracy:
+    """Top-1 agreement and logit errors of ``got`` against PyTorch fp32's ``reference``."""
+    spread = float((reference.max(axis=1) - reference.min(axis=1)).max())
+    diff = np.abs(reference - got)
+    return Accuracy(
+        variant=variant,
+        images=int(reference.shape[0]),
+        top1_agreement=float(np.mean(reference.argmax(1) == got.argmax(1))),
+        max_abs_diff=float(diff.max()),
+        max_rel_diff=float(diff.max()) / spread if spread > 0 else 0.0,
+        mean_abs_diff=float(diff.mean()),
+    )
+
+
+def environment(threads: int) -> dict[str, Any]:
+    """Hardware, load and library versions for the JSON record."""
+
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass  # not Linux: keep platform.processor()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "hardware": {"cpu": cpu, "logical_cores": os.cpu_count(), "machine": platform.machine()},
+        "load_average_1_5_15": list(load) if load else None,
+        "versions": {
+            name: version(name)
+            for name in ("torch", "onnx", "onnxruntime-gpu", "onnxruntime", "openvino", "numpy", "cnn-workbench")
+        }
+        | {"python": platform.python_version()},
+        "threads": threads,
+    }
+
+
+def print_report(record: dict[str, Any]) -> None:
+    """The human table: one line per (batch, variant), then the accuracy lines."""
+    print(
+        f"\n{record['model']} ({record['weights']}) {record['image_size']}px, {record['gmacs']:.2f} GMACs/image, "
+        f"{record['threads']} threads, load {record['load_average_1_5_15']}"
+    )
+    print(f"{'variant':16} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'img/s':>8} {'GMAC/s':>8} {'vs PyTorch':>10}")
+    for t in sorted(record["timings"], key=lambda t: (t["batch"], -t["median_ms"])):
+        print(
+            f"{t['variant']:16} {t['batch']:5d} {t['median_ms']:10.2f} {t['p90_ms']:8.2f} {t['images_per_s']:8.1f} "
+            f"{t['gmacs_per_s']:8.1f} {t['speedup_vs_pytorch']:9.2f}x"
+        )
+    print(f"\naccuracy against PyTorch fp32 on {record['accuracy_photos']}")
+    print(f"{'variant':16} {'images':>6} {'top-1 agree':>11} {'max |diff|':>10} {'of range':>9} {'mean |diff|':>11}")
+    for a in record["accuracy"]:
+        print(
+            f"{a['variant']:16} {a['images']:6d} {a['top1_agreement']:10.1%} {a['max_abs_diff']:10.3g} "
+            f"{a['max_rel_diff']:9.2e} {a['mean_abs_diff']:11.3g}"
+        )
+
+
+def as_dicts(items: list[Timing] | list[Accuracy]) -> list[dict[str, Any]]:
+    return [asdict(item) for item in items]
+
+
+def run_bench(
+    name: str,
+    weights: str,
+    *,
+    image_size: int | None,
+    runs: int,
+    warmup: int,
+    batches: list[int],
+    threads: int,
+    folder: str | None,
+    openvino: bool,
+) -> dict[str, Any]:
+    """Export or reuse the files, build every runner, measure accuracy then latency; the JSON record."""
+    import torch
+
+    import models
+    from exporter.quant_photos import accuracy_set
+
+    torch.set_num_threads(threads)
+    spec = models.get_spec(name)
+    weights = _auto_weights(name) if weights == "auto" else weights
+    files, model, preprocess = _files_and_model(name, weights, image_size, folder)
+    photos, photo_names = accuracy_set(preprocess)
+    runners = {BASELINE: _torch_runner(model)}
+    for precision, path in files.items():
+        runners[f"ort-{precision}"] = _ort_runner(path, threads)
+    ov_info: dict[str, Any] = {}
+    if openvino:
+        ov_info = _add_openvino(runners, files, threads, photos.shape[1:], batches)
+    reference = _logits(runners[BASELINE], photos)
+    accuracy = [compare(reference, _logits(run, photos), variant) for variant, run in runners.items()]
+    env_before = environment(threads)
+    inputs = {b: np.ascontiguousarray(np.resize(photos, (b, *photos.shape[1:]))) for b in batches}
+    samples = time_variants(runners, inputs, runs, warmup)
+    crop = preprocess.crop[0]
+    gmacs = spec.gmacs * (crop / spec.crop_size) ** 2
+    return env_before | {
+        "model": name,
+        "weights": weights,
+        "image_size": crop,
+        "gmacs": gmacs,
+        "runs": runs,
+        "warmup": warmup,
+        "files": {k: str(v) for k, v in files.items()},
+        "session_options": {
+            "onnxruntime": f"CPUExecutionProvider, graph_optimization_level=ORT_ENABLE_ALL, "
+            f"intra_op_num_threads={threads}, inter_op_num_threads=1, sequential",
+            "pytorch": f"eager, torch.inference_mode(), torch.set_num_threads({threads}), float32",
+        }
+        | ov_info,
+        "accuracy_photos": f"{len({n.split('#')[0] for n in photo_names})} real photos (not the calibration ones) "
+        f"x crops/flips = {len(photo_names)} images (exporter/quant_photos.py)",
+        "timings": as_dicts(summarise(samples, gmacs)),
+        "accuracy": as_dicts(accuracy),
+        "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def _auto_weights(name: str) -> str:
+    import models
+    from exporter.hub import cached_checkpoint
+
+    spec = models.get_spec(name)
+    if spec.pretrained.package or (spec.pretrained.url and cached_checkpoint(spec.pretrained.url)):
+        return "imagenet"
+    return "random"
+
+
+def _files_and_model(
+    name: str, weights: str, image_size: int | None, folder: str | None
+) -> tuple[dict[str, Path], Any, Any]:
+    """The fp32 and int8 files (exported when missing), the PyTorch model and the preprocessing."""
+    import models
+    from desktop_app.core.paths import models_dir
+    from desktop_app.core.session import inspect_model
+    from exporter.api import export_model, output_name
+    from exporter.errors import ExporterError
+    from exporter.weights import resolve_weights
+
+    resolved = resolve_weights(name, weights, progress=False)
+    size = image_size if image_size != models.get_spec(name).crop_size else None
+    files: dict[str, Path] = {}
+    for precision in ("fp32", "int8"):
+        target = models_dir(folder) / output_name(name, resolved.label_set, resolved.tag, precision, size)
+        if not target.exists():
+            print(f"exporting {target.name} ...", flush=True)
+            export_model(name, weights, folder, image_size=image_size, progress=False, precision=precision)
+        files[precision] = target
+    entry = inspect_model(files["fp32"])
+    if entry.preprocess is None:
+        raise ExporterError(f"{files['fp32']}: {entry.error}")
+    return files, resolved.model, entry.preprocess
+
+
+def _torch_runner(model: Any) -> Runner:
+    import torch
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(x)).numpy()
+
+    return run
+
+
+def _ort_runner(path: Path, threads: int) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: x})[0]
+
+    return run
+
+
+def _add_openvino(
+    runners: dict[str, Runner], files: dict[str, Path], threads: int, shape: tuple[int, ...], batches: list[int]
+) -> dict[str, Any]:
+    """OpenVINO CPU runners for the same ONNX files (int8 from the QDQ file), compiled per batch size."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return {"openvino": "not installed"}
+    core = ov.Core()
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    for precision, path in files.items():
+        compiled: dict[int, Any] = {}
+        for batch in sorted({*batches, 8}):
+            model = core.read_model(str(path))
+            model.reshape({model.inputs[0].any_name: [batch, *shape]})
+            compiled[batch] = core.compile_model(model, "CPU", config)
+        runners[f"openvino-{precision}"] = _ov_runner(compiled)
+    return {"openvino": f"openvino {ov.__version__}, CPU, static shapes per batch, {config}"}
+
+
+def _ov_runner(compiled: dict[int, Any]) -> Runner:
+    def run(x: np.ndarray) -> np.ndarray:
+        if x.shape[0] not in compiled:
+            return np.concatenate([run(x[i : i + 8]) for i in range(0, x.shape[0], 8)])
+        return compiled[x.shape[0]](x)[0]
+
+    return run
+
+
+def _logits(run: Runner, batch: np.ndarray, chunk: int = 8) -> np.ndarray:
+    return np.concatenate([run(batch[i : i + chunk]) for i in range(0, len(batch), chunk)]).astype(np.float32)

@@ -1,0 +1,150 @@
+"""Find the layers whose int8 quantization hurts accuracy and keep them in fp32 (automatic fallback).
+
+Uses ONNX Runtime's QDQ debugging tools (``onnxruntime.quantization.qdq_loss_debug``): every
+intermediate activation of the QDQ model is compared with the fp32 model's on a few calibration
+images (SQNR in dB). A node is *harmful* when its output's SQNR is low and much lower than that of
+its inputs (the loss happens at this node, not upstream). The worst ones are excluded, the model is
+quantized again, and the exclusion is kept only when the output SQNR against fp32 improves.
+
+Example::
+
+    python -m exporter export --model densenet121 --weights random --precision int8   # prints the fallbacks
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnxruntime.quantization.qdq_loss_debug import (
+    collect_activations,
+    compute_activation_error,
+    create_activation_matching,
+    modify_model_output_intermediate_tensors,
+)
+
+from exporter.quantize import (
+    INT8_OPS,
+    BatchReader,
+    Int8Settings,
+    Progress,
+    agreement,
+    quantize_qdq,
+    run_logits,
+)
+
+DEBUG_IMAGES = 4
+LOCAL_DROP_DB = 6.0  # the node itself loses at least this much SQNR ...
+LOW_SQNR_DB = 20.0  # ... and its output ends below this
+PER_ROUND = 3
+MAX_ROUNDS = 3
+MIN_GAIN_DB = 0.5
+TARGET_SQNR_DB = 30.0
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A node kept in fp32 and why."""
+
+    node: str
+    op_type: str
+    sqnr_db: float
+    input_sqnr_db: float
+    gain_db: float = 0.0
+    also: tuple[str, ...] = ()  # unquantized producers fused with it (the Conv before a Clip)
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node, *self.also)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "op_type": self.op_type,
+            "with": list(self.also),
+            "reason": f"int8 output SQNR {self.sqnr_db:.1f} dB vs {self.input_sqnr_db:.1f} dB at its inputs; "
+            f"keeping it fp32 raised the model's output SQNR by {self.gain_db:.1f} dB",
+        }
+
+
+def harmful_nodes(pre_path: Path, qdq_path: Path, batch: np.ndarray, scratch: Path) -> list[Fallback]:
+    """Quantized nodes ranked by how much SQNR they lose themselves (worst first)."""
+    float_aug, qdq_aug = scratch / "float_aug.onnx", scratch / "qdq_aug.onnx"
+    modify_model_output_intermediate_tensors(str(pre_path), str(float_aug))
+    modify_model_output_intermediate_tensors(str(qdq_path), str(qdq_aug))
+    sample = batch[:DEBUG_IMAGES]
+    float_acts = collect_activations(str(float_aug), BatchReader(sample, 1))
+    qdq_acts = collect_activations(str(qdq_aug), BatchReader(sample, 1))
+    errors = compute_activation_error(create_activation_matching(qdq_acts, float_acts))
+    sqnr = {name: e["xmodel_err"] for name, e in errors.items() if "xmodel_err" in e}
+    graph = onnx.load(str(pre_path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def upstream(tensor: str, depth: int = 0) -> float:
+        """SQNR where ``tensor`` was last quantized (through unquantized producers such as a Conv before Clip)."""
+        if tensor in sqnr:
+            return _finite(sqnr[tensor])
+        node = producer.get(tensor)
+        if node is None or depth > 4:
+            return 99.0
+        return min((upstream(i, depth + 1) for i in node.input), default=99.0)
+
+    found: list[Fallback] = []
+    for node in graph.node:
+        if node.op_type not in INT8_OPS or not node.output or node.output[0] not in sqnr:
+            continue
+        out = _finite(sqnr[node.output[0]])
+        before = min((upstream(i) for i in node.input), default=99.0)
+        if out < LOW_SQNR_DB and before - out >= LOCAL_DROP_DB:
+            fused = [producer[i].name for i in node.input if i in producer and i not in sqnr]
+            found.append(Fallback(node.name, node.op_type, out, before, also=tuple(fused)))
+    return sorted(found, key=lambda f: f.sqnr_db - f.input_sqnr_db)
+
+
+def lower_int8(
+    pre_path: Path,
+    out_path: Path,
+    calibration: np.ndarray,
+    evaluation: np.ndarray,
+    settings: Int8Settings,
+    scratch: Path,
+    log: Progress,
+) -> tuple[list[Fallback], dict[str, float]]:
+    """Quantize, then keep harmful nodes in fp32 while that helps; returns the fallbacks and final agreement."""
+    reference = run_logits(pre_path, evaluation)
+    quantize_qdq(pre_path, out_path, calibration, settings)
+    score = agreement(reference, run_logits(out_path, evaluation))
+    log(f"int8: top-1 agreement {score['top1_agreement']:.1%}, output SQNR {score['sqnr_db']:.1f} dB vs fp32")
+    kept: list[Fallback] = []
+    for _round in range(MAX_ROUNDS):
+        if score["sqnr_db"] >= TARGET_SQNR_DB and score["top1_agreement"] == 1.0:
+            break
+        tried = {n for f in kept for n in f.nodes} | set(settings.exclude)
+        candidates = [f for f in harmful_nodes(pre_path, out_path, calibration, scratch) if f.node not in tried]
+        if not candidates:
+            break
+        chosen = candidates[:PER_ROUND]
+        excluded = [n for f in (*kept, *chosen) for n in f.nodes]
+        trial_settings = replace(settings, exclude=(*settings.exclude, *excluded))
+        trial = scratch / "trial.onnx"
+        quantize_qdq(pre_path, trial, calibration, trial_settings)
+        trial_score = agreement(reference, run_logits(trial, evaluation))
+        gain = trial_score["sqnr_db"] - score["sqnr_db"]
+        names = ", ".join(f"{f.node} ({f.op_type})" for f in chosen)
+        if gain < MIN_GAIN_DB and trial_score["top1_agreement"] <= score["top1_agreement"]:
+            log(f"int8: keeping {names} in fp32 would gain only {gain:.1f} dB; left in int8")
+            break
+        log(f"int8: fp32 fallback for {names}: output SQNR {score['sqnr_db']:.1f} -> {trial_score['sqnr_db']:.1f} dB")
+        share = gain / len(chosen)
+        kept.extend(replace(f, gain_db=share) for f in chosen)
+        trial.replace(out_path)
+        score = trial_score
+    return kept, score
+
+
+def _finite(value: float) -> float:
+    return 99.0 if not math.isfinite(value) else float(value)

@@ -1,0 +1,64 @@
+"""The benchmark command's output format (a tiny model, few runs, in a subprocess): never a timed test.
+
+Run: ``pytest tests/perf/test_bench.py -q``
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exporter.api import ExportResult
+from exporter.bench import Accuracy, Timing, compare, summarise
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_prints_the_table_and_writes_the_record(
+    fp32_export: ExportResult, int8_export: ExportResult, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    command = [
+        sys.executable, "-m", "exporter", "bench", "--model", "resnet18", "--weights", "random",
+        "--image-size", "64", "--runs", "2", "--warmup", "1", "--batches", "1,2", "--threads", "1",
+        "--dir", str(fp32_export.path.parent), "--json", str(out), "--no-openvino",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = done.stdout
+    assert "median ms" in text and "p90 ms" in text and "vs PyTorch" in text and "top-1 agree" in text
+    for variant in ("pytorch-fp32", "ort-fp32", "ort-int8"):
+        assert text.count(variant) == 3, variant  # batch 1, batch 2, accuracy
+    record = json.loads(out.read_text())
+    assert {"hardware", "versions", "session_options", "load_average_1_5_15", "timings", "accuracy"} <= set(record)
+    assert record["files"]["int8"] == str(int8_export.path)
+    assert {(t["variant"], t["batch"]) for t in record["timings"]} == {
+        (v, b) for v in ("pytorch-fp32", "ort-fp32", "ort-int8") for b in (1, 2)
+    }
+    timing = record["timings"][0]
+    assert set(timing) == set(Timing.__dataclass_fields__) and timing["median_ms"] > 0
+    accuracy = {a["variant"]: a for a in record["accuracy"]}
+    assert set(accuracy["ort-int8"]) == set(Accuracy.__dataclass_fields__)
+    assert accuracy["ort-fp32"]["top1_agreement"] == 1.0 and accuracy["ort-fp32"]["max_rel_diff"] < 1e-3
+    assert accuracy["ort-int8"]["images"] >= 32
+
+
+def test_summary_ratios_are_relative_to_pytorch() -> None:
+    samples = {("pytorch-fp32", 1): [0.08, 0.08, 0.09], ("ort-int8", 1): [0.01, 0.02, 0.02]}
+    rows = {t.variant: t for t in summarise(samples, gmacs=4.0)}
+    assert rows["ort-int8"].speedup_vs_pytorch == pytest.approx(4.0)
+    assert rows["ort-int8"].images_per_s == pytest.approx(50.0)
+    assert rows["ort-int8"].gmacs_per_s == pytest.approx(200.0)
+
+
+def test_compare_counts_top1_agreement() -> None:
+    import numpy as np
+
+    reference = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)
+    got = np.array([[0.0, 1.0], [0.0, 1.0]], np.float32)
+    result = compare(reference, got, "x")
+    assert result.top1_agreement == 0.5 and result.max_abs_diff == 1.0 and result.max_rel_diff == 1.0
