@@ -165,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted; no file was written", file=sys.stderr)
+        # Training saves a resumable checkpoint on the first Ctrl+C; only exports write nothing.
+        done = "checkpoints of finished epochs are kept" if args.command == "train" else "no file was written"
+        print(f"interrupted; {done}", file=sys.stderr)
         return 130
 
 
