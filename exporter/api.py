@@ -142,13 +142,16 @@ def _card(
     )
 
 
-def _provenance(opset: int) -> dict[str, object]:
-    def version(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
+def dist_version(dist: str) -> str | None:
+    """The installed version of a distribution, ``None`` when it is not installed."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
+
+def _provenance(opset: int) -> dict[str, object]:
+    version = dist_version
     runtime = version("onnxruntime-gpu") or version("onnxruntime")
     return {
         "exporter": "cnn-workbench " + (version("cnn-workbench") or "unknown"),

@@ -21,7 +21,6 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -170,12 +169,7 @@ def compare(reference: np.ndarray, got: np.ndarray, variant: str) -> Accuracy:
 
 def environment(threads: int) -> dict[str, Any]:
     """Hardware, load and library versions for the JSON record."""
-
-    def version(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
+    from exporter.api import dist_version as version
 
     cpu = platform.processor() or platform.machine()
     try:

@@ -34,8 +34,19 @@ def photo_paths() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if str(p).endswith(".png"))
 
 
+class _LogitComparison:
+    """What both verification records share: the worst logit error relative to the logit range."""
+
+    max_abs_diff: float
+    logit_range: float
+
+    @property
+    def relative_diff(self) -> float:
+        return self.max_abs_diff / self.logit_range if self.logit_range > 0 else self.max_abs_diff
+
+
 @dataclass(frozen=True)
-class Verification:
+class Verification(_LogitComparison):
     """The numbers printed after an export: worst error and whether the top-5 agree everywhere."""
 
     inputs: int
@@ -43,10 +54,6 @@ class Verification:
     logit_range: float
     top5_identical: bool
     photo_top5: tuple[tuple[int, ...], ...]
-
-    @property
-    def relative_diff(self) -> float:
-        return self.max_abs_diff / self.logit_range if self.logit_range > 0 else self.max_abs_diff
 
     @property
     def passed(self) -> bool:
@@ -115,7 +122,7 @@ LOWERED_GOLDEN_TOLERANCE = {"fp16": 1e-2, "int8": 0.05}
 
 
 @dataclass(frozen=True)
-class LoweredVerification:
+class LoweredVerification(_LogitComparison):
     """fp16/int8 against PyTorch fp32: top-1 must agree except near-ties, logit error within a bound.
 
     A near-tie is an input where PyTorch's own logit for the file's top-1 class is within
@@ -132,10 +139,6 @@ class LoweredVerification:
     logit_range: float
     tolerance: float
     photo_top5: tuple[tuple[int, ...], ...]
-
-    @property
-    def relative_diff(self) -> float:
-        return self.max_abs_diff / self.logit_range if self.logit_range > 0 else self.max_abs_diff
 
     @property
     def passed(self) -> bool:
