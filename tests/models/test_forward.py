@@ -68,6 +68,7 @@ def test_inception_aux_head_only_in_training() -> None:
 
 
 def test_inception_transform_input_renormalises() -> None:
+    torch.manual_seed(0)
     base = models.get_model("inception_v3", num_classes=3).eval()
     x = torch.randn(1, 3, 75, 75)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -76,4 +77,5 @@ def test_inception_transform_input_renormalises() -> None:
     transformed.load_state_dict(base.state_dict())
     with torch.no_grad():
         expected = base((x * std + mean - 0.5) / 0.5)
-        assert torch.allclose(transformed(x), expected, atol=1e-4)
+        # Freshly initialised Inception logits are huge (~1e7): compare relative to their scale.
+        assert torch.allclose(transformed(x), expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max()))
