@@ -3,8 +3,11 @@
 Uses ONNX Runtime's QDQ debugging tools (``onnxruntime.quantization.qdq_loss_debug``): every
 intermediate activation of the QDQ model is compared with the fp32 model's on a few calibration
 images (SQNR in dB). A node is *harmful* when its output's SQNR is low and much lower than that of
-its inputs (the loss happens at this node, not upstream). The worst ones are excluded, the model is
-quantized again, and the exclusion is kept only when the output SQNR against fp32 improves.
+its inputs (the loss happens at this node, not upstream). When no node is harmful that way, layers
+are ranked by weight sensitivity instead: the model's output SQNR when only that layer's weights are
+rounded to int8 (a small error early on can be amplified by everything after it). The worst ones are
+excluded, the model is quantized again, and the exclusion is kept only when the output SQNR against
+fp32 improves. :mod:`exporter.quant_keep` makes sure ONNX Runtime does not quantize them again.
 
 Example::
 
@@ -20,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
 from onnxruntime.quantization.qdq_loss_debug import (
     collect_activations,
     compute_activation_error,
@@ -41,9 +46,11 @@ DEBUG_IMAGES = 4
 LOCAL_DROP_DB = 6.0  # the node itself loses at least this much SQNR ...
 LOW_SQNR_DB = 20.0  # ... and its output ends below this
 PER_ROUND = 3
-MAX_ROUNDS = 3
+MAX_ROUNDS = 4
 MIN_GAIN_DB = 0.5
 TARGET_SQNR_DB = 30.0
+SENSITIVE_SQNR_DB = 40.0  # weight-sensitivity candidates: layers below this alone
+SENSITIVITY_IMAGES = 8
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,7 @@ class Fallback:
 
     node: str
     op_type: str
-    sqnr_db: float
-    input_sqnr_db: float
+    finding: str  # what the analysis found about this node
     gain_db: float = 0.0
     also: tuple[str, ...] = ()  # unquantized producers fused with it (the Conv before a Clip)
 
@@ -66,8 +72,7 @@ class Fallback:
             "node": self.node,
             "op_type": self.op_type,
             "with": list(self.also),
-            "reason": f"int8 output SQNR {self.sqnr_db:.1f} dB vs {self.input_sqnr_db:.1f} dB at its inputs; "
-            f"keeping it fp32 raised the model's output SQNR by {self.gain_db:.1f} dB",
+            "reason": f"{self.finding}; keeping it fp32 raised the model's output SQNR by {self.gain_db:.1f} dB",
         }
 
 
@@ -93,7 +98,7 @@ def harmful_nodes(pre_path: Path, qdq_path: Path, batch: np.ndarray, scratch: Pa
             return 99.0
         return min((upstream(i, depth + 1) for i in node.input), default=99.0)
 
-    found: list[Fallback] = []
+    found: list[tuple[float, Fallback]] = []
     for node in graph.node:
         if node.op_type not in INT8_OPS or not node.output or node.output[0] not in sqnr:
             continue
@@ -101,8 +106,50 @@ def harmful_nodes(pre_path: Path, qdq_path: Path, batch: np.ndarray, scratch: Pa
         before = min((upstream(i) for i in node.input), default=99.0)
         if out < LOW_SQNR_DB and before - out >= LOCAL_DROP_DB:
             fused = [producer[i].name for i in node.input if i in producer and i not in sqnr]
-            found.append(Fallback(node.name, node.op_type, out, before, also=tuple(fused)))
-    return sorted(found, key=lambda f: f.sqnr_db - f.input_sqnr_db)
+            finding = f"int8 output SQNR {out:.1f} dB vs {before:.1f} dB at its inputs"
+            found.append((out - before, Fallback(node.name, node.op_type, finding, also=tuple(fused))))
+    return [f for _, f in sorted(found, key=lambda pair: pair[0])]
+
+
+def weight_sensitivity(pre_path: Path, batch: np.ndarray) -> list[Fallback]:
+    """Conv/Gemm layers whose weights alone, rounded to int8, cost the model most output SQNR (worst first).
+
+    Harmful-node analysis sees where activations lose precision; a layer whose small weight error is
+    amplified by everything after it (EfficientNet-Lite0's first depthwise conv) only shows here.
+    """
+    model = onnx.load(str(pre_path))
+    inits = {i.name: i for i in model.graph.initializer}
+    reference = _logits(model, batch)
+    ranked: list[tuple[float, Fallback]] = []
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "Gemm") or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        original = onnx.TensorProto()
+        original.CopyFrom(inits[node.input[1]])
+        inits[node.input[1]].CopyFrom(
+            numpy_helper.from_array(_round_int8(numpy_helper.to_array(original)), original.name)
+        )
+        sqnr = _finite(agreement(reference, _logits(model, batch))["sqnr_db"])
+        inits[node.input[1]].CopyFrom(original)
+        if sqnr < SENSITIVE_SQNR_DB:
+            finding = f"with only its weights in int8 the model's output SQNR is {sqnr:.1f} dB"
+            ranked.append((sqnr, Fallback(node.name, node.op_type, finding)))
+    return [f for _, f in sorted(ranked, key=lambda pair: pair[0])]
+
+
+def _round_int8(weights: np.ndarray) -> np.ndarray:
+    """Per-output-channel symmetric int8 rounding, as quantize_static does it, back in float."""
+    axes = tuple(range(1, weights.ndim))
+    scale = np.abs(weights).max(axis=axes, keepdims=True) / 127.0
+    scale[scale == 0] = 1.0
+    return (np.clip(np.round(weights / scale), -127, 127) * scale).astype(weights.dtype)
+
+
+def _logits(model: onnx.ModelProto, batch: np.ndarray) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: batch})[0].astype(np.float32)
 
 
 def lower_int8(
@@ -120,14 +167,20 @@ def lower_int8(
     score = agreement(reference, run_logits(out_path, evaluation))
     log(f"int8: top-1 agreement {score['top1_agreement']:.1%}, output SQNR {score['sqnr_db']:.1f} dB vs fp32")
     kept: list[Fallback] = []
+    tried = set(settings.exclude)
+    ranking: list[Fallback] | None = None
     for _round in range(MAX_ROUNDS):
         if score["sqnr_db"] >= TARGET_SQNR_DB and score["top1_agreement"] == 1.0:
             break
-        tried = {n for f in kept for n in f.nodes} | set(settings.exclude)
-        candidates = [f for f in harmful_nodes(pre_path, out_path, calibration, scratch) if f.node not in tried]
-        if not candidates:
+        chosen = [f for f in harmful_nodes(pre_path, out_path, calibration, scratch) if f.node not in tried]
+        if not chosen:
+            if ranking is None:
+                ranking = weight_sensitivity(pre_path, calibration[:SENSITIVITY_IMAGES])
+            chosen = [f for f in ranking if f.node not in tried]
+        chosen = chosen[:PER_ROUND]
+        if not chosen:
             break
-        chosen = candidates[:PER_ROUND]
+        tried.update(n for f in chosen for n in f.nodes)
         excluded = [n for f in (*kept, *chosen) for n in f.nodes]
         trial_settings = replace(settings, exclude=(*settings.exclude, *excluded))
         trial = scratch / "trial.onnx"
@@ -137,7 +190,7 @@ def lower_int8(
         names = ", ".join(f"{f.node} ({f.op_type})" for f in chosen)
         if gain < MIN_GAIN_DB and trial_score["top1_agreement"] <= score["top1_agreement"]:
             log(f"int8: keeping {names} in fp32 would gain only {gain:.1f} dB; left in int8")
-            break
+            continue
         log(f"int8: fp32 fallback for {names}: output SQNR {score['sqnr_db']:.1f} -> {trial_score['sqnr_db']:.1f} dB")
         share = gain / len(chosen)
         kept.extend(replace(f, gain_db=share) for f in chosen)

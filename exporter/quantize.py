@@ -39,6 +39,8 @@ from desktop_app.core.contract import INPUT_NAME
 from desktop_app.core.imageio import ImageLoadError, iter_image_files, load_image
 from desktop_app.core.preprocess import Preprocess, preprocess_batch
 from exporter.errors import ExporterError
+from exporter.quant_bias import correct_bias
+from exporter.quant_keep import keep_float
 
 CALIBRATION_LIMIT = 64
 CALIBRATION_BATCH = 8
@@ -84,6 +86,7 @@ class Int8Settings:
 
     method: str = "minmax"
     exclude: tuple[str, ...] = ()
+    bias_correction: bool = True
     extra: dict[str, Any] = field(
         default_factory=lambda: {"ActivationSymmetric": False, "WeightSymmetric": True, "CalibMovingAverage": False}
     )
@@ -101,6 +104,9 @@ class Int8Settings:
             "calibration_method": self.method,
             "op_types": list(INT8_OPS),
             "extra_options": dict(self.extra),
+            "bias_correction": "Conv/Gemm biases lowered by E[(W_int8 - W) x] on the calibration images"
+            if self.bias_correction
+            else "off",
         }
 
 
@@ -157,7 +163,7 @@ def preprocess_for_quantization(fp32_path: Path, out_path: Path) -> None:
 
 
 def quantize_qdq(pre_path: Path, out_path: Path, calibration: np.ndarray, settings: Int8Settings) -> None:
-    """``quantize_static`` with our settings; ``settings.exclude`` nodes stay fp32."""
+    """``quantize_static`` with our settings, then bias correction; ``settings.exclude`` nodes stay fp32."""
     if settings.method not in METHODS:
         raise ExporterError(f"--calibration-method {settings.method}: choose one of {', '.join(METHODS)}")
     try:
@@ -178,6 +184,10 @@ def quantize_qdq(pre_path: Path, out_path: Path, calibration: np.ndarray, settin
             )
     except Exception as exc:  # quantize_static raises plain Exceptions/ValueErrors
         raise ExporterError(f"{pre_path.name}: quantize_static failed ({_first_line(exc)})") from exc
+    if settings.bias_correction:
+        correct_bias(pre_path, out_path, calibration)
+    if settings.exclude:
+        keep_float(out_path, set(settings.exclude))
 
 
 def run_logits(path: Path, batch: np.ndarray, chunk: int = 8) -> np.ndarray:

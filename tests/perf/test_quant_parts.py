@@ -1,0 +1,107 @@
+"""The int8 accuracy tools on hand-built three-layer graphs: bias correction, fp32 fallback that ONNX Runtime
+keeps, and the weight-sensitivity ranking.
+
+Run: ``pytest tests/perf/test_quant_parts.py -q``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from desktop_app.core.contract import INPUT_NAME
+from exporter.quant_debug import weight_sensitivity
+from exporter.quantize import Int8Settings, quantize_qdq, run_logits
+
+RNG = np.random.default_rng(7)
+
+
+def _convs(path: Path, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray) -> Path:
+    """image (N,3,8,8) -> conv0 1x1 (identity) -> Relu -> conv1 3x3 -> Relu -> conv2 1x1 -> flatten 'logits'."""
+    inits = [
+        numpy_helper.from_array(np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1), "w0"),
+        numpy_helper.from_array(np.zeros(3, np.float32), "b0"),
+        numpy_helper.from_array(w1.astype(np.float32), "w1"),
+        numpy_helper.from_array(b1.astype(np.float32), "b1"),
+        numpy_helper.from_array(w2.astype(np.float32), "w2"),
+        numpy_helper.from_array(np.zeros(w2.shape[0], np.float32), "b2"),
+    ]
+    nodes = [
+        helper.make_node("Conv", [INPUT_NAME, "w0", "b0"], ["c0"], name="conv0"),
+        helper.make_node("Relu", ["c0"], ["r0"], name="relu0"),
+        helper.make_node("Conv", ["r0", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2"),
+        helper.make_node("Flatten", ["c2"], ["logits"], name="flatten"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "three_convs",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", None])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def _images(n: int = 16) -> np.ndarray:
+    return RNG.uniform(0.0, 1.0, (n, 3, 8, 8)).astype(np.float32)  # positive mean, like post-ReLU inputs
+
+
+def test_bias_correction_removes_the_mean_shift_of_rounded_weights(tmp_path: Path) -> None:
+    # Weights whose int8 rounding errors all lean one way within each channel: a clear mean shift.
+    w1 = np.full((4, 3, 3, 3), 0.0131, np.float32)
+    w1[:, 0, 0, 0] = 1.0  # sets the scale (1/127): 0.0131 rounds to 2/127 = 0.01575 everywhere else
+    fp32 = _convs(tmp_path / "fp32.onnx", w1, np.zeros(4), RNG.normal(0, 1, (2, 4, 1, 1)))
+    batch = _images()
+    reference = run_logits(fp32, batch)
+    errors = {}
+    for correct in (False, True):
+        out = tmp_path / f"int8-{correct}.onnx"
+        quantize_qdq(fp32, out, batch, Int8Settings(bias_correction=correct))
+        errors[correct] = abs(float(np.mean(run_logits(out, batch) - reference)))
+    assert errors[True] < errors[False] / 5, errors
+
+
+def test_an_fp32_fallback_stays_fp32_when_onnx_runtime_loads_the_file(tmp_path: Path) -> None:
+    # One weight of conv1 is 300x the rest: per-tensor int8 (what ORT's WeightBiasQuantization applies
+    # to a float Conv between QDQ nodes when the session is created) would round the others coarsely.
+    w1 = RNG.normal(0, 1, (2, 3, 3, 3)).astype(np.float32)
+    w1[0, 0, 0, 0] = 300.0
+    fp32 = _convs(tmp_path / "fp32.onnx", w1, np.array([0.0, 0.5]), RNG.normal(0, 1, (2, 2, 1, 1)))
+    batch = _images()
+    out = tmp_path / "int8.onnx"
+    quantize_qdq(fp32, out, batch, Int8Settings(exclude=("conv1",), bias_correction=False))
+    as_written = _run(out, batch, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # the graph's own numerics
+    as_loaded = _run(out, batch, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)  # what the app runs
+    relative = float(np.abs(as_loaded - as_written).max() / np.abs(as_written).max())
+    assert relative < 0.01, relative  # 0.0 here; 0.04 without exporter.quant_keep (ORT 1.31)
+    graph = onnx.load(str(out)).graph
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    conv1 = next(n for n in graph.node if n.name == "conv1")
+    assert conv1.input[1] == "w1" and producers.get(conv1.input[2]) == "DequantizeLinear"
+
+
+def _run(path: Path, batch: np.ndarray, level: ort.GraphOptimizationLevel) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = level
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {INPUT_NAME: batch})[0]
+
+
+def test_weight_sensitivity_ranks_the_layer_whose_rounding_costs_most_first(tmp_path: Path) -> None:
+    w1 = RNG.normal(0, 1, (2, 3, 3, 3)).astype(np.float32)
+    w1[0, 0, 0, 0] = 300.0  # one huge weight: every other weight of channel 0 rounds coarsely
+    w2 = RNG.normal(0, 1, (2, 2, 1, 1)).astype(np.float32)
+    fp32 = _convs(tmp_path / "fp32.onnx", w1, np.zeros(2), w2)
+    ranked = weight_sensitivity(fp32, _images(4))
+    assert ranked and ranked[0].node == "conv1" and ranked[0].op_type == "Conv"
+    assert "conv0" not in {f.node for f in ranked}  # an identity rounds exactly: no cost
+    assert "output SQNR" in ranked[0].describe()["reason"]
