@@ -51,6 +51,8 @@ class Accuracy:
     max_abs_diff: float
     max_rel_diff: float
     mean_abs_diff: float
+    stable_images: int  # photos whose PyTorch fp32 top-1 survives one grey level of noise
+    top1_agreement_stable: float  # agreement on those
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -153,10 +155,14 @@ def summarise(samples: dict[tuple[str, int], list[float]], gmacs: float) -> list
     return timings
 
 
-def compare(reference: np.ndarray, got: np.ndarray, variant: str) -> Accuracy:
-    """Top-1 agreement and logit errors of ``got`` against PyTorch fp32's ``reference``."""
+def compare(reference: np.ndarray, got: np.ndarray, variant: str, stable: np.ndarray) -> Accuracy:
+    """Top-1 agreement and logit errors of ``got`` against PyTorch fp32's ``reference``.
+
+    ``stable`` marks the images whose reference top-1 does not change under one grey level of noise.
+    """
     spread = float((reference.max(axis=1) - reference.min(axis=1)).max())
     diff = np.abs(reference - got)
+    same = reference.argmax(1) == got.argmax(1)
     return Accuracy(
         variant=variant,
         images=int(reference.shape[0]),
@@ -164,6 +170,8 @@ def compare(reference: np.ndarray, got: np.ndarray, variant: str) -> Accuracy:
         max_abs_diff=float(diff.max()),
         max_rel_diff=float(diff.max()) / spread if spread > 0 else 0.0,
         mean_abs_diff=float(diff.mean()),
+        stable_images=int(stable.sum()),
+        top1_agreement_stable=float(same[stable].mean()) if stable.any() else 1.0,
     )
 
 
@@ -205,10 +213,16 @@ def print_report(record: dict[str, Any]) -> None:
             f"{t['gmacs_per_s']:8.1f} {t['speedup_vs_pytorch']:9.2f}x"
         )
     print(f"\naccuracy against PyTorch fp32 on {record['accuracy_photos']}")
-    print(f"{'variant':16} {'images':>6} {'top-1 agree':>11} {'max |diff|':>10} {'of range':>9} {'mean |diff|':>11}")
+    floor = record["fp32_noise_floor"]["top1_agreement"]
+    print(f"noise floor: PyTorch fp32 keeps its own top-1 on {floor:.1%} of them under one grey level of noise")
+    print(
+        f"{'variant':16} {'images':>6} {'top-1 agree':>11} {'on stable':>13} {'max |diff|':>10} {'of range':>9} "
+        f"{'mean |diff|':>11}"
+    )
     for a in record["accuracy"]:
+        stable = f"{a['top1_agreement_stable']:.1%} of {a['stable_images']}"
         print(
-            f"{a['variant']:16} {a['images']:6d} {a['top1_agreement']:10.1%} {a['max_abs_diff']:10.3g} "
+            f"{a['variant']:16} {a['images']:6d} {a['top1_agreement']:10.1%} {stable:>13} {a['max_abs_diff']:10.3g} "
             f"{a['max_rel_diff']:9.2e} {a['mean_abs_diff']:11.3g}"
         )
 
@@ -233,7 +247,7 @@ def run_bench(
     import torch
 
     import models
-    from exporter.quant_photos import accuracy_set
+    from exporter.quant_photos import accuracy_set, grey_level_noise
 
     torch.set_num_threads(threads)
     spec = models.get_spec(name)
@@ -247,7 +261,9 @@ def run_bench(
     if openvino:
         ov_info = _add_openvino(runners, files, threads, photos.shape[1:], batches)
     reference = _logits(runners[BASELINE], photos)
-    accuracy = [compare(reference, _logits(run, photos), variant) for variant, run in runners.items()]
+    noisy = _logits(runners[BASELINE], grey_level_noise(photos, preprocess))
+    stable = noisy.argmax(1) == reference.argmax(1)
+    accuracy = [compare(reference, _logits(run, photos), variant, stable) for variant, run in runners.items()]
     env_before = environment(threads)
     inputs = {b: np.ascontiguousarray(np.resize(photos, (b, *photos.shape[1:]))) for b in batches}
     samples = time_variants(runners, inputs, runs, warmup)
@@ -267,8 +283,12 @@ def run_bench(
             "pytorch": f"eager, torch.inference_mode(), torch.set_num_threads({threads}), float32",
         }
         | ov_info,
-        "accuracy_photos": f"{len({n.split('#')[0] for n in photo_names})} real photos (not the calibration ones) "
-        f"x crops/flips = {len(photo_names)} images (exporter/quant_photos.py)",
+        "accuracy_photos": f"{len({n.split('#')[0] for n in photo_names})} real photos (not the calibration ones), "
+        f"whole and mirrored = {len(photo_names)} images (exporter/quant_photos.py)",
+        "fp32_noise_floor": {
+            "top1_agreement": float(stable.mean()),
+            "meaning": "PyTorch fp32 against itself with one grey level of Gaussian noise added to the photos",
+        },
         "timings": as_dicts(summarise(samples, gmacs)),
         "accuracy": as_dicts(accuracy),
         "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
@@ -359,9 +379,16 @@ def _add_openvino(
 
 def _ov_runner(compiled: dict[int, Any]) -> Runner:
     def run(x: np.ndarray) -> np.ndarray:
-        if x.shape[0] not in compiled:
-            return np.concatenate([run(x[i : i + 8]) for i in range(0, x.shape[0], 8)])
-        return compiled[x.shape[0]](x)[0]
+        """Static shapes: a batch size that was not compiled runs in chunks of 8, the last one zero-padded."""
+        n = x.shape[0]
+        if n in compiled:
+            return compiled[n](x)[0]
+        outs = []
+        for i in range(0, n, 8):
+            chunk = x[i : i + 8]
+            padded = np.concatenate([chunk, np.zeros((8 - len(chunk), *x.shape[1:]), x.dtype)])
+            outs.append(compiled[8](padded)[0][: len(chunk)])
+        return np.concatenate(outs)
 
     return run
 

