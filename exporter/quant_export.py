@@ -134,6 +134,7 @@ def _int8(
         "rewrites": {
             "BatchNormalization -> depthwise 1x1 Conv": rewrites["BatchNormalization"],
             "AveragePool (counting padding) -> depthwise Conv": rewrites["AveragePool"],
+            "stride-2 stem Conv -> SpaceToDepth + stride-1 Conv": rewrites["Conv"],
         },
         "fp32_fallback": [f.describe() for f in fallbacks],
         "vs_fp32_onnx": score | {"inputs": "calibration images + verification photos"},

@@ -6,6 +6,10 @@
 * An AveragePool that counts padding (Inception's 3x3/stride-1 branch pools, DenseNet's transitions)
   becomes a depthwise Conv with weights 1/k²: ORT's QLinearAveragePool is slow, its depthwise
   QLinearConv is not. Per-channel int8 weights of a constant kernel are exact.
+* A stride-2 stem convolution with a large kernel on few channels (ResNet's 7x7 on RGB) becomes
+  Pad + SpaceToDepth(2) + a stride-1 Conv with kernel ceil(k/2) on 4x the channels: the same sums
+  (the kernel is zero-padded to an even size), but ORT's int8 Conv runs 3 input channels at a
+  third of its usual efficiency (ResNet-50 stem: 1.45 ms -> 0.62 ms + 0.27 ms for Pad/SpaceToDepth).
 
 Example::
 
@@ -27,23 +31,29 @@ def rewrite_for_int8(path: Path) -> dict[str, int]:
     model = onnx.load(str(path))
     graph = model.graph
     init = {t.name: t for t in graph.initializer}
-    channels = _channels(graph)
-    counts = {"BatchNormalization": 0, "AveragePool": 0}
+    shapes = _shapes(graph)
+    counts = {"BatchNormalization": 0, "AveragePool": 0, "Conv": 0}
     nodes: list[onnx.NodeProto] = []
     unused: set[str] = set()
     for node in graph.node:
-        replacement = None
+        replacement: list[onnx.NodeProto] | None = None
         if node.op_type == "BatchNormalization":
-            replacement = _norm_as_conv(node, init, graph)
-            if replacement is not None:
+            norm = _norm_as_conv(node, init, graph)
+            replacement = None if norm is None else [norm]
+            if norm is not None:
                 unused.update(node.input[1:])
         elif node.op_type == "AveragePool":
-            replacement = _pool_as_conv(node, channels.get(node.input[0]), graph)
+            pool = _pool_as_conv(node, shapes.get(node.input[0], (0, 0, 0))[0] or None, graph)
+            replacement = None if pool is None else [pool]
+        elif node.op_type == "Conv":
+            replacement = _stem_as_space_to_depth(node, init, shapes.get(node.input[0]), graph)
+            if replacement is not None:
+                unused.add(node.input[1])
         if replacement is None:
             nodes.append(node)
         else:
             counts[node.op_type] += 1
-            nodes.append(replacement)
+            nodes.extend(replacement)
     if any(counts.values()):
         still_used = {i for n in nodes for i in n.input}
         keep = [t for t in graph.initializer if t.name not in unused or t.name in still_used]
@@ -55,14 +65,67 @@ def rewrite_for_int8(path: Path) -> dict[str, int]:
     return counts
 
 
-def _channels(graph: onnx.GraphProto) -> dict[str, int]:
-    """Tensor name -> channel count (dim 1) from the shape information quant_pre_process added."""
+def _shapes(graph: onnx.GraphProto) -> dict[str, tuple[int, int, int]]:
+    """Tensor name -> (channels, height, width) of 4-D tensors, 0 where unknown (from quant_pre_process)."""
     found = {}
     for info in (*graph.value_info, *graph.input):
         dims = info.type.tensor_type.shape.dim
-        if len(dims) == 4 and dims[1].HasField("dim_value"):
-            found[info.name] = dims[1].dim_value
+        if len(dims) == 4:
+            c, h, w = (d.dim_value if d.HasField("dim_value") else 0 for d in dims[1:])
+            found[info.name] = (c, h, w)
     return found
+
+
+def _stem_as_space_to_depth(
+    node: onnx.NodeProto, init: dict[str, onnx.TensorProto], shape: tuple[int, int, int] | None, graph: onnx.GraphProto
+) -> list[onnx.NodeProto] | None:
+    """Conv(k x k, stride 2) on <= 4 channels -> Pad, SpaceToDepth(2), Conv(ceil(k/2), stride 1); None if not."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if shape is None or not all(shape) or shape[0] > 4 or node.input[1] not in init:
+        return None
+    kernel = list(attrs.get("kernel_shape", []))
+    if attrs.get("group", 1) != 1 or list(attrs.get("strides", [1, 1])) != [2, 2] or len(kernel) != 2:
+        return None
+    if any(d != 1 for d in attrs.get("dilations", [1, 1])) or min(kernel) < 5:
+        return None
+    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        return None
+    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+    half = [(k + 1) // 2 for k in kernel]
+    # Pad so that the padded size is exactly 2 * (outputs + half - 1): the new conv then gives the same outputs.
+    ends = []
+    for size, before, after, k, h in (
+        (shape[1], top, bottom, kernel[0], half[0]),
+        (shape[2], left, right, kernel[1], half[1]),
+    ):
+        outputs = (size + before + after - k) // 2 + 1
+        ends.append(2 * (outputs + h - 1) - size - before)
+    if min(ends) < 0:
+        return None
+    weight = numpy_helper.to_array(init[node.input[1]]).astype(np.float32)
+    out_ch, in_ch = weight.shape[:2]
+    even = np.zeros((out_ch, in_ch, 2 * half[0], 2 * half[1]), np.float32)
+    even[:, :, : kernel[0], : kernel[1]] = weight
+    # SpaceToDepth puts input (c, 2y + by, 2x + bx) at channel (by * 2 + bx) * C + c, position (y, x).
+    folded = even.reshape(out_ch, in_ch, half[0], 2, half[1], 2).transpose(0, 3, 5, 1, 2, 4)
+    base = f"{node.name}_s2d"
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(folded.reshape(out_ch, 4 * in_ch, *half), f"{base}_weight"),
+            numpy_helper.from_array(np.array([0, 0, top, left, 0, 0, ends[0], ends[1]], np.int64), f"{base}_pads"),
+        ]
+    )
+    return [
+        helper.make_node("Pad", [node.input[0], f"{base}_pads"], [f"{base}_padded"], name=f"{base}_Pad"),
+        helper.make_node("SpaceToDepth", [f"{base}_padded"], [f"{base}_in"], name=f"{base}_SpaceToDepth", blocksize=2),
+        helper.make_node(
+            "Conv",
+            [f"{base}_in", f"{base}_weight", *node.input[2:]],
+            list(node.output),
+            name=node.name,
+            kernel_shape=half,
+        ),
+    ]
 
 
 def _norm_as_conv(

@@ -1,5 +1,5 @@
-"""The int8 accuracy tools on hand-built three-layer graphs: bias correction, fp32 fallback that ONNX Runtime
-keeps, and the weight-sensitivity ranking.
+"""The int8 tools on hand-built graphs: bias correction, fp32 fallback that ONNX Runtime keeps, the
+weight-sensitivity ranking, and the exact stem rewrite.
 
 Run: ``pytest tests/perf/test_quant_parts.py -q``
 """
@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from desktop_app.core.contract import INPUT_NAME
 from exporter.quant_debug import weight_sensitivity
+from exporter.quant_rewrite import rewrite_for_int8
 from exporter.quantize import Int8Settings, quantize_qdq, run_logits
 
 RNG = np.random.default_rng(7)
@@ -105,3 +107,36 @@ def test_weight_sensitivity_ranks_the_layer_whose_rounding_costs_most_first(tmp_
     assert ranked and ranked[0].node == "conv1" and ranked[0].op_type == "Conv"
     assert "conv0" not in {f.node for f in ranked}  # an identity rounds exactly: no cost
     assert "output SQNR" in ranked[0].describe()["reason"]
+
+
+@pytest.mark.parametrize(("height", "width", "kernel", "pads"), [(224, 224, 7, 3), (17, 23, 7, 3), (20, 21, 5, 0)])
+def test_stem_rewrite_to_space_to_depth_is_exact(
+    tmp_path: Path, height: int, width: int, kernel: int, pads: int
+) -> None:
+    weight = RNG.normal(0, 1, (8, 3, kernel, kernel)).astype(np.float32)
+    stem = helper.make_node(
+        "Conv",
+        [INPUT_NAME, "w", "b"],
+        ["y"],
+        name="stem",
+        kernel_shape=[kernel, kernel],
+        strides=[2, 2],
+        pads=[pads] * 4,
+    )
+    graph = helper.make_graph(
+        [stem],
+        "stem",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, height, width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(RNG.normal(0, 1, 8).astype(np.float32), "b")],
+    )
+    path = tmp_path / "stem.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9), str(path))
+    batch = RNG.normal(0, 1, (2, 3, height, width)).astype(np.float32)
+    before = run_logits(path, batch)
+    assert rewrite_for_int8(path)["Conv"] == 1
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ops == ["Pad", "SpaceToDepth", "Conv"]
+    after = run_logits(path, batch)
+    assert after.shape == before.shape
+    assert np.abs(after - before).max() <= 1e-5 * np.abs(before).max()
