@@ -33,6 +33,7 @@ from desktop_app.core.contract import PRECISIONS, Golden, ModelCard, NodeMap
 from desktop_app.core.paths import models_dir
 from desktop_app.core.preprocess import Preprocess
 from exporter.errors import ExporterError, VerificationError
+from exporter.interrupt import checkpoint
 from exporter.onnx_build import DEFAULT_OPSET, build_node_map, conv_feeding_norms, export_graph, strip_node_metadata
 from exporter.verify import (
     LoweredVerification,
@@ -105,6 +106,7 @@ def export_model(
         raise ExporterError(f"{target}: already exists (use --force to overwrite)")
     log(f"exporting {name} ({resolved.weights['source']} weights) at {crop}x{crop} ...")
     proto = export_graph(resolved.model, (crop, crop), opset)
+    checkpoint()
     node_map = build_node_map(proto.graph, conv_feeding_norms(resolved.model, (crop, crop)))
     strip_node_metadata(proto.graph)
     photos, golden = inputs_for(preprocess, (crop, crop))
@@ -116,6 +118,7 @@ def export_model(
         folder_arg = Path(calibration).expanduser() if calibration is not None else None
         lowered = lower(proto, card, resolved, (crop, crop), precision, folder_arg, calibration_method, log)
         proto, card = lowered.proto, lowered.card
+        checkpoint()
         _stamp(proto, card)
         _write_checked(proto, target, lambda tmp: verify_lowered(tmp, resolved.model, *_lowered_inputs(card, crop)))
         return ExportResult(target, card, lowered.verification, time.perf_counter() - started)
@@ -203,6 +206,7 @@ def _write_checked(proto: onnx.ModelProto, target: Path, check: Callable[[Path],
         if not result.passed:
             raise VerificationError(f"{target.name}: verification failed, file not kept. {result.summary()}")
         _make_readable(tmp)
+        checkpoint()  # a Ctrl+C pressed during the checks: the temp file is removed, nothing is renamed
         os.replace(tmp, target)
         return result
     finally:

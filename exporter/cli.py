@@ -25,6 +25,7 @@ from exporter.api import DEFAULT_MODEL, describe, export_model, output_name
 from exporter.bench import add_bench_parser, cmd_bench
 from exporter.errors import ExporterError
 from exporter.hub import cached_checkpoint
+from exporter.interrupt import DeferredInterrupt
 from exporter.onnx_build import DEFAULT_OPSET
 from exporter.quantize import METHODS as CALIBRATION_METHODS
 from exporter.train.cli import add_train_parser, run_train
@@ -133,20 +134,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         if target.exists():
             print(f"{target} already exists; nothing to do")
             return 0
-    result = export_model(
-        name,
-        weights,
-        args.out,
-        opset=args.opset,
-        force=args.force,
-        labels=args.labels,
-        num_classes=args.num_classes,
-        image_size=args.image_size,
-        progress=not args.quiet,
-        precision=args.precision,
-        calibration=args.calibration,
-        calibration_method=args.calibration_method,
-    )
+    with DeferredInterrupt():
+        result = export_model(
+            name,
+            weights,
+            args.out,
+            opset=args.opset,
+            force=args.force,
+            labels=args.labels,
+            num_classes=args.num_classes,
+            image_size=args.image_size,
+            progress=not args.quiet,
+            precision=args.precision,
+            calibration=args.calibration,
+            calibration_method=args.calibration_method,
+        )
     describe(result)
     if not result.card.trained:
         print("note: UNTRAINED random weights; the file says so in its metadata and everywhere it is shown")

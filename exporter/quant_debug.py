@@ -32,6 +32,7 @@ from onnxruntime.quantization.qdq_loss_debug import (
     modify_model_output_intermediate_tensors,
 )
 
+from exporter.interrupt import checkpoint
 from exporter.quantize import (
     INT8_OPS,
     BatchReader,
@@ -170,6 +171,7 @@ def lower_int8(
     tried = set(settings.exclude)
     ranking: list[Fallback] | None = None
     for _round in range(MAX_ROUNDS):
+        checkpoint()
         if score["sqnr_db"] >= TARGET_SQNR_DB and score["top1_agreement"] == 1.0:
             break
         chosen = [f for f in harmful_nodes(pre_path, out_path, calibration, scratch) if f.node not in tried]

@@ -25,6 +25,7 @@ from desktop_app.core.contract import ModelCard, NodeMap, golden_input
 from desktop_app.core.imageio import load_image
 from desktop_app.core.preprocess import Preprocess, preprocess_batch
 from exporter.errors import VerificationError
+from exporter.interrupt import checkpoint
 from exporter.quant_debug import lower_int8
 from exporter.quant_rewrite import rewrite_for_int8, shared_concat_params
 from exporter.quantize import (
@@ -91,6 +92,7 @@ def lower(
             facts = _int8(fp32, lowered, card.preprocess, calibration, method, inputs, scratch, log)
         else:
             facts = lower_fp16(fp32, lowered)
+        checkpoint()
         result = verify_lowered(lowered, resolved.model, inputs, precision, n_photos)
         log(result.summary())
         if not result.passed:

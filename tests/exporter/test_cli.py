@@ -6,6 +6,7 @@ Each bad input must give exit code 2, one clear line naming the problem, no trac
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import resource
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 import torch
 from PIL import Image
 
@@ -186,6 +188,7 @@ def test_disk_full_during_write(tmp_path: Path) -> None:
 
 
 def test_interrupted_export_leaves_nothing(tmp_path: Path) -> None:
+    """Ctrl+C while the model is being exported: exit 130, a one-line message, no file."""
     out = tmp_path / "o"
     proc = subprocess.Popen(
         [sys.executable, "-m", "exporter", "export", "--model", "resnet50", "--weights", "random", "--out", str(out)],
@@ -193,15 +196,37 @@ def test_interrupted_export_leaves_nothing(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (out.exists() and any(out.glob(".*.onnx.tmp"))):
-        time.sleep(0.05)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # printed before tracing starts; tracing ResNet-50 takes seconds
+    assert first.startswith("exporting"), first
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, first + stdout + stderr
     assert "no file was written" in stderr
     assert _no_files(out)
+
+
+def test_interrupt_while_writing_removes_the_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The temp file written before the checks is removed when Ctrl+C lands during them (deterministic)."""
+    from exporter import api
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        assert any(tmp_path.glob(".*.onnx.tmp")), "the temp file should exist while it is checked"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api.onnx.checker, "check_model", interrupted)
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
+    with pytest.raises(KeyboardInterrupt):
+        api._write_checked(onnx.helper.make_model(graph), tmp_path / "m.onnx", lambda _p: None)  # type: ignore[arg-type, return-value]
+    assert _no_files(tmp_path)
 
 
 def test_export_from_hub_cache_through_cli(tmp_path: Path, torch_home: Path) -> None:
