@@ -47,12 +47,13 @@ class GraphInfo:
     width: int | None
     output_name: str
     num_classes: int | None
+    external_data: bool = False  # some tensors live in files beside the model
 
 
 def read_graph_info(path: Path) -> GraphInfo:
     """Parse and check ``path``; raise :class:`ModelFileError` for anything unusable."""
     model = _load_proto(path)
-    check_external_data(model, path)
+    external = check_external_data(model, path)
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     inputs = [value for value in graph.input if value.name not in initializers]
@@ -91,6 +92,7 @@ def read_graph_info(path: Path) -> GraphInfo:
         width=width,
         output_name=output.name,
         num_classes=out_dims[1],
+        external_data=external,
     )
 
 
@@ -116,12 +118,17 @@ def _load_proto(path: Path) -> onnx.ModelProto:
     return model
 
 
-def check_external_data(model: onnx.ModelProto, path: Path) -> None:
-    """Refuse external tensor data that is missing, too short, or outside the model's folder."""
+def check_external_data(model: onnx.ModelProto, path: Path) -> bool:
+    """Refuse external tensor data that is missing, too short, or outside the model's folder.
+
+    Returns whether the model has external data at all.
+    """
     folder = path.resolve().parent
+    found = False
     for tensor in _all_tensors(model.graph):
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
+        found = True
         info = {entry.key: entry.value for entry in tensor.external_data}
         location = info.get("location", "")
         if not location:
@@ -136,6 +143,7 @@ def check_external_data(model: onnx.ModelProto, path: Path) -> None:
         needed = int(info.get("offset", 0) or 0) + int(info.get("length", 0) or 0)
         if needed > target.stat().st_size:
             raise ModelFileError(path, f"external data file {location!r} is shorter than tensor {tensor.name!r} needs")
+    return found
 
 
 def _all_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:

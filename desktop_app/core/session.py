@@ -25,8 +25,9 @@ import numpy as np
 import onnxruntime as ort
 
 from desktop_app.core.contract import ContractError, ModelCard, golden_input
+from desktop_app.core.infocache import cached_graph_info
 from desktop_app.core.labelsets import LabelSetError, label_set_for, shipped_labels
-from desktop_app.core.modelfile import GraphInfo, ModelFileError, read_graph_info
+from desktop_app.core.modelfile import GraphInfo, ModelFileError
 from desktop_app.core.preprocess import Preprocess
 from desktop_app.core.providers import ORT_ERRORS, ModelLoadError, create_session, parse_provider, short_provider_name
 
@@ -113,7 +114,7 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelEntry:
 
 def _inspect_uncached(file: Path) -> ModelEntry:
     try:
-        info = read_graph_info(file)
+        info = cached_graph_info(file)
         return _entry_from_graph(file, info)
     except ModelFileError as exc:
         return ModelEntry(path=file, name=file.name, error=str(exc))

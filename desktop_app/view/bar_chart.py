@@ -73,5 +73,6 @@ class BarChart(QWidget):
             bar_rect = QRectF(_PAD + label_w, y + 3, max(1.0, length), ROW_HEIGHT - 6)
             painter.fillRect(bar_rect, bar_color)
             value_rect = QRectF(bar_rect.right() + _PAD, y, value_w, ROW_HEIGHT)
-            painter.drawText(value_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                             f"{value:.3f} {self._unit}")
+            painter.drawText(
+                value_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{value:.3f} {self._unit}"
+            )

@@ -59,7 +59,8 @@ class BatchController(QObject):
             lambda job: backend.expand_paths(given),
             on_result=lambda files: self._listed(generation, [str(f) for f in files], len(given)),
             on_error=lambda message: self.window.notify(f"Cannot open: {message}", 10000),
-            generation=generation, name="expand",
+            generation=generation,
+            name="expand",
         )
 
     def add_sources(self, sources: list[str | bytes]) -> None:
@@ -112,8 +113,11 @@ class BatchController(QObject):
             return len(work)
 
         self._job = window.runner.submit(
-            run, on_progress=lambda result: self._on_result(generation, result),
-            on_error=lambda message: self._on_failed(generation, message), generation=generation, name="classify",
+            run,
+            on_progress=lambda result: self._on_result(generation, result),
+            on_error=lambda message: self._on_failed(generation, message),
+            generation=generation,
+            name="classify",
         )
 
     def _on_result(self, generation: int, result: backend.ClassifiedImage) -> None:

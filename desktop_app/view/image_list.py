@@ -142,6 +142,6 @@ def _reason(message: str, title: str) -> str:
     """Drop the leading "<file>: " of an ImageLoadError message; the row already names the file."""
     for prefix in (f"{title}: ",):
         if message.startswith(prefix):
-            return message[len(prefix):]
+            return message[len(prefix) :]
     head, sep, tail = message.partition(": ")
     return tail if sep and ("/" in head or "\\" in head or head.endswith(title)) else message

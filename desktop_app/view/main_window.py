@@ -68,8 +68,12 @@ class MainWindow(QMainWindow):
     imageClassified = Signal(int)  # key of the list row that got its result (or error)
     batchFinished = Signal()  # every listed image has a result or an error
 
-    def __init__(self, models_dir: str | os.PathLike[str] | None = None, settings: AppSettings | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        models_dir: str | os.PathLike[str] | None = None,
+        settings: AppSettings | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("CNN Workbench")
         self.setAcceptDrops(True)
@@ -189,8 +193,12 @@ class MainWindow(QMainWindow):
         watched = folder if folder.is_dir() else next((p for p in folder.parents if p.is_dir()), None)
         if watched is not None and str(watched) not in self.watcher.directories():
             self.watcher.addPath(str(watched))  # a missing folder: its parent tells us when it appears
-        self.runner.submit(lambda job: backend.scan(folder), on_result=self._on_scanned,
-                           on_error=lambda msg: self._on_scan_failed(str(folder), msg), name="scan")
+        self.runner.submit(
+            lambda job: backend.scan(folder),
+            on_result=self._on_scanned,
+            on_error=lambda msg: self._on_scan_failed(str(folder), msg),
+            name="scan",
+        )
 
     def _on_scan_failed(self, folder: str, message: str) -> None:
         self.entries = []
@@ -272,7 +280,8 @@ class MainWindow(QMainWindow):
             lambda job: backend.load(self.cache, entry, provider),
             on_result=lambda loaded: self._on_loaded(generation, loaded),
             on_error=lambda message: self._on_load_failed(generation, index, message),
-            generation=generation, name="load",
+            generation=generation,
+            name="load",
         )
 
     def _on_loaded(self, generation: int, loaded: backend.Loaded) -> None:
@@ -379,8 +388,9 @@ class MainWindow(QMainWindow):
     # ---- user actions -------------------------------------------------------------------------------------------
     def open_files(self) -> None:
         patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", self.settings.last_folder,
-                                                f"Images ({patterns});;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", self.settings.last_folder, f"Images ({patterns});;All files (*)"
+        )
         self.add_paths(files)
 
     def open_folder(self) -> None:
@@ -396,8 +406,11 @@ class MainWindow(QMainWindow):
             self.add_paths(files)
         elif mime is not None and mime.hasImage():
             image = QGuiApplication.clipboard().image()
-            self.runner.submit(lambda job: backend.clipboard_bytes(image), on_result=self.add_clipboard_image,
-                               on_error=lambda m: self.notify(f"{CLIPBOARD_NAME}: {m}", 10000))
+            self.runner.submit(
+                lambda job: backend.clipboard_bytes(image),
+                on_result=self.add_clipboard_image,
+                on_error=lambda m: self.notify(f"{CLIPBOARD_NAME}: {m}", 10000),
+            )
         else:
             self.notify("The clipboard holds no image and no image files", 8000)
 
@@ -450,4 +463,3 @@ def _dropped_files(mime: object) -> list[str]:
     if mime is None or not mime.hasUrls():
         return []
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
-

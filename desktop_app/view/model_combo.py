@@ -76,4 +76,4 @@ def unavailable_reason(entry: ModelEntry) -> str:
     """The entry's error without the leading ``"<file>: "`` (the item already names the file)."""
     error = entry.error or "unknown problem"
     prefix = f"{entry.path.name}: "
-    return error[len(prefix):] if error.startswith(prefix) else error
+    return error[len(prefix) :] if error.startswith(prefix) else error

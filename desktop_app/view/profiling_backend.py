@@ -64,8 +64,14 @@ def timing_table(report: ProfileReport, depth: int) -> TimingTable:
     ran = ", ".join(report.providers[:1]) or "?"
     note = f"{ran}" + (f" (fell back: {report.fallback_reason})" if report.fallback_reason else "")
     note += f" · {report.warmup} warm-up runs, first run's layers {report.first_run_node_sum_us / 1000.0:.2f} ms"
-    return TimingTable(rows, report.wall_median_us / 1000.0, report.node_sum_us / 1000.0,
-                       report.first_run_wall_us / 1000.0, report.runs, note)
+    return TimingTable(
+        rows,
+        report.wall_median_us / 1000.0,
+        report.node_sum_us / 1000.0,
+        report.first_run_wall_us / 1000.0,
+        report.runs,
+        note,
+    )
 
 
 def export_text(report: ProfileReport, depth: int, fmt: str) -> str:

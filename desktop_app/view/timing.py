@@ -76,7 +76,8 @@ class TimingController(QObject):
             lambda job: pb.profile(loaded.model, source, runs),
             on_result=lambda report: self._on_report(generation, report, (title, what)),
             on_error=lambda message: self._on_failed(generation, message),
-            generation=generation, name="profile",
+            generation=generation,
+            name="profile",
         )
 
     def _on_report(self, generation: int, report: ProfileReport, subject: tuple[str, str]) -> None:
@@ -108,8 +109,9 @@ class TimingController(QObject):
         if self.report is None:
             return
         start = Path(self.window.settings.last_folder or Path.home()) / f"timing.{fmt}"
-        path, _ = QFileDialog.getSaveFileName(self.window, f"Export timing as {fmt.upper()}", str(start),
-                                              f"{fmt.upper()} (*.{fmt})")
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, f"Export timing as {fmt.upper()}", str(start), f"{fmt.upper()} (*.{fmt})"
+        )
         if not path:
             return
         try:

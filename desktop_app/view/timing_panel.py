@@ -158,8 +158,14 @@ class TimingPanel(QWidget):
         rows = sorted(table.rows, key=lambda r: r.median_ms, reverse=True)
         self.table.setRowCount(len(rows))
         for index, row in enumerate(rows):
-            cells = (row.name, row.op_types, row.provider, f"{row.median_ms:.3f}", f"{100.0 * row.share:.1f}%",
-                     f"{row.first_run_ms:.3f}")
+            cells = (
+                row.name,
+                row.op_types,
+                row.provider,
+                f"{row.median_ms:.3f}",
+                f"{100.0 * row.share:.1f}%",
+                f"{row.first_run_ms:.3f}",
+            )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
