@@ -2,9 +2,9 @@
 
 Reading the metadata of a 100 MB ResNet-50 file means parsing the whole protobuf (~130 ms); after a
 restart that was half of opening an already-seen model. The result (a small JSON record: input and
-output names and shapes, layout, the metadata strings) is stored in the ``inspected`` folder of the
-app's cache (:func:`desktop_app.core.providers.optimized_cache_dir`'s parent), under a name that
-hashes the absolute path, mtime and size of the file, so a changed file is parsed again. Files with
+output names and shapes, layout, the metadata strings) is stored in the ``inspected`` subfolder of
+the app's cache (:func:`desktop_app.core.providers.optimized_cache_dir`), under a name that hashes
+the absolute path, mtime and size of the file, so a changed file is parsed again. Files with
 external data are never cached (their data files can change on their own), nor are unusable files.
 A damaged record is ignored and rewritten.
 
@@ -26,6 +26,7 @@ from desktop_app.core.modelfile import GraphInfo, read_graph_info
 from desktop_app.core.providers import optimized_cache_dir
 
 VERSION = 1
+MAX_RECORDS = 256  # the oldest go first; records are ~2 KB
 _FIELDS = {f.name for f in dataclasses.fields(GraphInfo)}
 
 
@@ -40,7 +41,7 @@ def cache_path(path: Path) -> Path | None:
     except OSError:
         return None
     key = f"{VERSION}|{file}|{stat.st_mtime_ns}|{stat.st_size}"
-    return folder.parent / "inspected" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    return folder / "inspected" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
 def cached_graph_info(path: str | os.PathLike[str]) -> GraphInfo:
@@ -81,5 +82,8 @@ def _write(record: Path, info: GraphInfo) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(dataclasses.asdict(info), f)
         os.replace(tmp, record)
+        records = sorted(record.parent.glob("*.json"), key=lambda r: r.stat().st_mtime, reverse=True)
+        for old in records[MAX_RECORDS:]:
+            old.unlink(missing_ok=True)
     except OSError:
         Path(tmp).unlink(missing_ok=True)

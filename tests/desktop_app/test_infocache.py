@@ -20,7 +20,7 @@ from tests.desktop_app.conftest import Zoo
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache" / "optimized"
     monkeypatch.setenv("CNN_WORKBENCH_CACHE", str(folder))
-    return folder.parent / "inspected"
+    return folder / "inspected"
 
 
 def _no_parsing(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
@@ -71,3 +71,16 @@ def test_caching_off_parses_every_time(zoo: Zoo, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CNN_WORKBENCH_CACHE", "off")
     assert infocache.cache_path(zoo.workbench) is None
     assert infocache.cached_graph_info(zoo.workbench) == read_graph_info(zoo.workbench)
+
+
+def test_old_records_are_pruned(zoo: Zoo, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(infocache, "MAX_RECORDS", 2)
+    cache.mkdir(parents=True)
+    for i in range(3):
+        old = cache / f"old{i}.json"
+        old.write_text("{}")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
+    infocache.cached_graph_info(zoo.workbench)
+    assert sorted(r.name for r in cache.glob("*.json")) == sorted(
+        [infocache.cache_path(zoo.workbench).name, "old2.json"]
+    )

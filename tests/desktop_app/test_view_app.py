@@ -19,8 +19,9 @@ from desktop_app.view.settings import ENV_VAR
 from tests.desktop_app.view_conftest import *  # noqa: F403 (fixtures)
 
 
-def test_main_runs_the_window_with_models_dir_and_images(model_bank, models_dir: Path, photos, tmp_path: Path,
-                                                         monkeypatch, qtbot) -> None:
+def test_main_runs_the_window_with_models_dir_and_images(
+    model_bank, models_dir: Path, photos, tmp_path: Path, monkeypatch, qtbot
+) -> None:
     ini = tmp_path / "env-settings.ini"
     monkeypatch.setenv(ENV_VAR, str(ini))
     shutil.copy(model_bank["tiny"], models_dir)
@@ -55,13 +56,16 @@ def test_screenshot_script_writes_a_png(model_bank, models_dir: Path, tmp_path: 
 
     from PySide6.QtGui import QImage
 
-    spec = importlib.util.spec_from_file_location("screenshot", Path(__file__).resolve().parents[2] / "scripts"
-                                                  / "screenshot.py")
+    spec = importlib.util.spec_from_file_location(
+        "screenshot", Path(__file__).resolve().parents[2] / "scripts" / "screenshot.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     model = shutil.copy(model_bank["trained"], models_dir)
     out = tmp_path / "shot.png"
-    assert script.main(["--model", str(model), "--tab", "timing", "--runs", "2", "--size", "900x600",
-                        "--out", str(out)]) == 0
+    assert (
+        script.main(["--model", str(model), "--tab", "timing", "--runs", "2", "--size", "900x600", "--out", str(out)])
+        == 0
+    )
     image = QImage(str(out))
     assert (image.width(), image.height()) == (900, 600)

@@ -57,8 +57,9 @@ def test_drop_files_and_a_folder_classifies_each(make_window, model_bank, photos
     assert len(window.result_panel.rows()) == 5
 
 
-def test_bad_files_get_a_message_and_the_others_still_classify(make_window, model_bank, photos, bad_images,
-                                                               qtbot) -> None:
+def test_bad_files_get_a_message_and_the_others_still_classify(
+    make_window, model_bank, photos, bad_images, qtbot
+) -> None:
     window = make_window(model_bank["tiny"])
     paths = [photos["chelsea"], *bad_images.values()]
     with qtbot.waitSignal(window.batchFinished, timeout=15000):
@@ -225,8 +226,9 @@ def test_model_that_onnx_runtime_refuses_becomes_unavailable(make_window, model_
     assert window.loaded.model.entry.path.name == model_bank["tiny"].name
 
 
-def test_previews_beyond_the_cache_are_decoded_again(make_window, model_bank, photos, tmp_path: Path,
-                                                     qtbot, monkeypatch) -> None:
+def test_previews_beyond_the_cache_are_decoded_again(
+    make_window, model_bank, photos, tmp_path: Path, qtbot, monkeypatch
+) -> None:
     from desktop_app.view import image_list
 
     monkeypatch.setattr(image_list, "PREVIEW_CACHE", 2)
@@ -268,8 +270,9 @@ def test_drag_over_highlights_the_drop_hint(make_window, model_bank, photos) -> 
     window = make_window(model_bank["tiny"])
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photos["chelsea"]))])
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
     assert window.empty_state.hint.text() == "Release to classify"

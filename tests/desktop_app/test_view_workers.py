@@ -33,8 +33,11 @@ def test_result_and_progress_are_delivered_on_the_gui_thread(runner, qtbot) -> N
         job.report(2)
         return threading.get_ident()
 
-    runner.submit(work, on_progress=lambda p: seen.append(("p", p, threading.get_ident() == gui)),
-                  on_result=lambda r: seen.append(("r", r != gui, threading.get_ident() == gui)))
+    runner.submit(
+        work,
+        on_progress=lambda p: seen.append(("p", p, threading.get_ident() == gui)),
+        on_result=lambda r: seen.append(("r", r != gui, threading.get_ident() == gui)),
+    )
     qtbot.waitUntil(lambda: not runner.busy, timeout=5000)  # "done" is delivered after result and progress
     assert seen == [("p", 1, True), ("p", 2, True), ("r", True, True)]
 

@@ -52,8 +52,9 @@ def _conv(name: str, x: str, cin: int, cout: int, rng: np.random.Generator, init
     b = numpy_helper.from_array((rng.standard_normal(cout) * 0.1).astype(np.float32), f"{name}.bias")
     inits += [w, b]
     onnx_name = "/" + "/".join(_scopes(name)) + "/Conv"
-    return helper.make_node("Conv", [x, w.name, b.name], [onnx_name + "_output_0"], name=onnx_name,
-                            pads=[k // 2] * 4, kernel_shape=[k, k])
+    return helper.make_node(
+        "Conv", [x, w.name, b.name], [onnx_name + "_output_0"], name=onnx_name, pads=[k // 2] * 4, kernel_shape=[k, k]
+    )
 
 
 def _scopes(module: str) -> list[str]:
@@ -91,8 +92,9 @@ def _graph(size: int, channels: int, blocks: int, batch: int | str, seed: int) -
     fc_w = numpy_helper.from_array(rng.standard_normal((CLASSES, channels)).astype(np.float32), "fc.weight")
     fc_b = numpy_helper.from_array(rng.standard_normal(CLASSES).astype(np.float32), "fc.bias")
     inits += [fc_w, fc_b]
-    nodes.append(helper.make_node("Gemm", [nodes[-1].output[0], "fc.weight", "fc.bias"], ["logits"], name="/fc/Gemm",
-                                  transB=1))
+    nodes.append(
+        helper.make_node("Gemm", [nodes[-1].output[0], "fc.weight", "fc.bias"], ["logits"], name="/fc/Gemm", transB=1)
+    )
     node_map = {"nodes": {}, "tensors": {}}
     for node in nodes:
         scopes = node.name.strip("/").split("/")[:-1]
@@ -102,7 +104,8 @@ def _graph(size: int, channels: int, blocks: int, batch: int | str, seed: int) -
         node_map["nodes"][node.name] = module
         node_map["tensors"][node.output[0]] = module
     graph = helper.make_graph(
-        nodes, "tinynet",
+        nodes,
+        "tinynet",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 3, size, size])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, CLASSES])],
         inits,
@@ -110,8 +113,18 @@ def _graph(size: int, channels: int, blocks: int, batch: int | str, seed: int) -
     return graph, node_map
 
 
-def build_model(path: Path, *, card: bool = True, trained: bool = False, golden: str = "ok", size: int = SIZE,
-                channels: int = 8, blocks: int = 2, seed: int = 0, architecture: str = "tinynet") -> Path:
+def build_model(
+    path: Path,
+    *,
+    card: bool = True,
+    trained: bool = False,
+    golden: str = "ok",
+    size: int = SIZE,
+    channels: int = 8,
+    blocks: int = 2,
+    seed: int = 0,
+    architecture: str = "tinynet",
+) -> Path:
     """Write a tiny classifier to ``path``; ``golden`` is "ok", "wrong" (a mismatch) or "none"."""
     graph, node_map = _graph(size, channels, blocks, "N" if card else 1, seed)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="view-tests")
@@ -121,9 +134,13 @@ def build_model(path: Path, *, card: bool = True, trained: bool = False, golden:
         return path
     weights = {"source": "imagenet", "trained": True} if trained else {"source": "random", "trained": False}
     meta_card = ModelCard(
-        architecture=architecture, label_set="tiny-10", labels=tuple(f"thing {i}" for i in range(CLASSES)),
-        preprocess=Preprocess(resize=round(size * 256 / 224), crop=(size, size)), weights=weights,
-        training={"top1": 0.42} if trained else None, node_map=NodeMap.from_dict(node_map),
+        architecture=architecture,
+        label_set="tiny-10",
+        labels=tuple(f"thing {i}" for i in range(CLASSES)),
+        preprocess=Preprocess(resize=round(size * 256 / 224), crop=(size, size)),
+        weights=weights,
+        training={"top1": 0.42} if trained else None,
+        node_map=NodeMap.from_dict(node_map),
         golden=_golden(path, size, golden),
     )
     for key, value in meta_card.to_metadata().items():
@@ -139,9 +156,14 @@ def _golden(path: Path, size: int, mode: str) -> Golden | None:
     logits = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0][0]
     top5 = [int(i) for i in np.argsort(-logits, kind="stable")[:5]]
     shift = 3.0 * float(logits.max() - logits.min()) if mode == "wrong" else 0.0  # a PyTorch/ORT mismatch
-    return Golden(shape=(1, 3, size, size), layout="NCHW", top5=tuple(top5),
-                  top5_logits=tuple(float(logits[i]) + shift for i in top5),
-                  logit_range=float(logits.max() - logits.min()), tolerance=1e-3)
+    return Golden(
+        shape=(1, 3, size, size),
+        layout="NCHW",
+        top5=tuple(top5),
+        top5_logits=tuple(float(logits[i]) + shift for i in top5),
+        logit_range=float(logits.max() - logits.min()),
+        tolerance=1e-3,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -150,8 +172,9 @@ def model_bank(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("model_bank")
     bank = {
         "tiny": build_model(root / "tinynet-tiny10-random-fp32.onnx"),
-        "trained": build_model(root / "tinynet-tiny10-imagenet-fp32.onnx", trained=True, seed=1,
-                               architecture="trainednet"),
+        "trained": build_model(
+            root / "tinynet-tiny10-imagenet-fp32.onnx", trained=True, seed=1, architecture="trainednet"
+        ),
         "mismatch": build_model(root / "mismatch-golden.onnx", golden="wrong", seed=2, architecture="mismatchnet"),
         "foreign": build_model(root / "foreign.onnx", card=False, seed=3),
         "slow": build_model(root / "slow-foreign.onnx", card=False, size=384, channels=48, blocks=4, seed=4),
@@ -181,8 +204,9 @@ def make_window(qtbot, settings: AppSettings, models_dir: Path) -> Iterator[Call
     """``make_window(*model_keys_or_paths)``: copies models in, opens the window, waits for the scan."""
     windows: list[MainWindow] = []
 
-    def make(*models: Path, folder: Path | None = None, wait_loaded: bool = True,
-             app_settings: AppSettings | None = None) -> MainWindow:
+    def make(
+        *models: Path, folder: Path | None = None, wait_loaded: bool = True, app_settings: AppSettings | None = None
+    ) -> MainWindow:
         target = folder or models_dir
         for model in models:
             shutil.copy(model, target / model.name)
@@ -235,8 +259,10 @@ def bad_images(tmp_path: Path) -> dict[str, Path]:
 
 def _png_header(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
     return b"\x89PNG\r\n\x1a\n" + body
