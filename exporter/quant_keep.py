@@ -37,7 +37,8 @@ def keep_float(qdq_path: Path, names: Collection[str]) -> int:
             continue  # the bias is computed by a node already: the transformer leaves this layer alone
         bias = _bias_values(node, inits)
         base = f"{node.name}_fp32_bias"
-        scale = np.float32(max(float(np.abs(bias).max()), 1e-30) / _FULL_SCALE)
+        peak = float(np.abs(bias).max())
+        scale = np.float32(peak / _FULL_SCALE if peak > 0 else 1.0)
         stored = np.round(bias.astype(np.float64) / float(scale)).astype(np.int32)
         model.graph.initializer.extend(
             [
