@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +54,23 @@ def input_means(model: onnx.ModelProto, tensors: Iterable[str], batch: np.ndarra
     return {name: total / len(batch) for name, total in zip(names, sums, strict=True)}
 
 
-def correct_bias(pre_path: Path, qdq_path: Path, calibration: np.ndarray) -> int:
-    """Rewrite ``qdq_path`` with bias-corrected Conv/Gemm layers; returns how many layers were corrected."""
+def layer_input_means(pre_path: Path, calibration: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean input of every Conv/Gemm of the fp32 model on the calibration images, by tensor name.
+
+    It depends only on the fp32 model and the images: compute it once per export and pass it to
+    every :func:`correct_bias` (the fallback search quantizes several times).
+    """
+    fp32 = onnx.load(str(pre_path))
+    weights = {i.name for i in fp32.graph.initializer}
+    tensors = [n.input[0] for n in fp32.graph.node if n.op_type in ("Conv", "Gemm") and n.input[1] in weights]
+    return input_means(fp32, tensors, calibration) if tensors else {}
+
+
+def correct_bias(pre_path: Path, qdq_path: Path, means: Mapping[str, np.ndarray]) -> int:
+    """Rewrite ``qdq_path`` with bias-corrected Conv/Gemm layers; returns how many layers were corrected.
+
+    ``means`` comes from :func:`layer_input_means` of the same fp32 model.
+    """
     fp32 = onnx.load(str(pre_path))
     qdq = onnx.load(str(qdq_path))
     weights = {i.name: i for i in fp32.graph.initializer}
@@ -69,11 +84,11 @@ def correct_bias(pre_path: Path, qdq_path: Path, calibration: np.ndarray) -> int
         and len(node.input) > 2
         and node.name in originals
         and originals[node.name].input[1] in weights
+        and originals[node.name].input[0] in means
         and _dequantized_initializer(producer.get(node.input[1]), inits)
     ]
     if not layers:
         return 0
-    means = input_means(fp32, (original.input[0] for _, original in layers), calibration)
     corrected = 0
     for node, original in layers:
         w = numpy_helper.to_array(weights[original.input[1]]).astype(np.float32)

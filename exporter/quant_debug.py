@@ -33,6 +33,7 @@ from onnxruntime.quantization.qdq_loss_debug import (
 )
 
 from exporter.interrupt import checkpoint
+from exporter.quant_bias import layer_input_means
 from exporter.quantize import (
     INT8_OPS,
     BatchReader,
@@ -164,7 +165,8 @@ def lower_int8(
 ) -> tuple[list[Fallback], dict[str, float]]:
     """Quantize, then keep harmful nodes in fp32 while that helps; returns the fallbacks and final agreement."""
     reference = run_logits(pre_path, evaluation)
-    quantize_qdq(pre_path, out_path, calibration, settings)
+    means = layer_input_means(pre_path, calibration) if settings.bias_correction else None
+    quantize_qdq(pre_path, out_path, calibration, settings, means)
     score = agreement(reference, run_logits(out_path, evaluation))
     log(f"int8: top-1 agreement {score['top1_agreement']:.1%}, output SQNR {score['sqnr_db']:.1f} dB vs fp32")
     kept: list[Fallback] = []
@@ -186,7 +188,7 @@ def lower_int8(
         excluded = [n for f in (*kept, *chosen) for n in f.nodes]
         trial_settings = replace(settings, exclude=(*settings.exclude, *excluded))
         trial = scratch / "trial.onnx"
-        quantize_qdq(pre_path, trial, calibration, trial_settings)
+        quantize_qdq(pre_path, trial, calibration, trial_settings, means)
         trial_score = agreement(reference, run_logits(trial, evaluation))
         gain = trial_score["sqnr_db"] - score["sqnr_db"]
         names = ", ".join(f"{f.node} ({f.op_type})" for f in chosen)

@@ -17,7 +17,7 @@ import contextlib
 import io
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from desktop_app.core.contract import INPUT_NAME
 from desktop_app.core.imageio import ImageLoadError, iter_image_files, load_image
 from desktop_app.core.preprocess import Preprocess, preprocess_batch
 from exporter.errors import ExporterError
-from exporter.quant_bias import correct_bias
+from exporter.quant_bias import correct_bias, layer_input_means
 from exporter.quant_keep import keep_float
 
 CALIBRATION_LIMIT = 64
@@ -162,8 +162,17 @@ def preprocess_for_quantization(fp32_path: Path, out_path: Path) -> None:
         raise ExporterError(f"{fp32_path.name}: quant_pre_process failed ({_first_line(exc)})") from exc
 
 
-def quantize_qdq(pre_path: Path, out_path: Path, calibration: np.ndarray, settings: Int8Settings) -> None:
-    """``quantize_static`` with our settings, then bias correction; ``settings.exclude`` nodes stay fp32."""
+def quantize_qdq(
+    pre_path: Path,
+    out_path: Path,
+    calibration: np.ndarray,
+    settings: Int8Settings,
+    means: Mapping[str, np.ndarray] | None = None,
+) -> None:
+    """``quantize_static`` with our settings, then bias correction; ``settings.exclude`` nodes stay fp32.
+
+    ``means`` (:func:`exporter.quant_bias.layer_input_means`) is computed here when not given.
+    """
     if settings.method not in METHODS:
         raise ExporterError(f"--calibration-method {settings.method}: choose one of {', '.join(METHODS)}")
     try:
@@ -185,7 +194,7 @@ def quantize_qdq(pre_path: Path, out_path: Path, calibration: np.ndarray, settin
     except Exception as exc:  # quantize_static raises plain Exceptions/ValueErrors
         raise ExporterError(f"{pre_path.name}: quantize_static failed ({_first_line(exc)})") from exc
     if settings.bias_correction:
-        correct_bias(pre_path, out_path, calibration)
+        correct_bias(pre_path, out_path, layer_input_means(pre_path, calibration) if means is None else means)
     if settings.exclude:
         keep_float(out_path, set(settings.exclude))
 
