@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import numpy_helper
 from onnxruntime.quantization.qdq_loss_debug import (
     collect_activations,
@@ -121,7 +120,7 @@ def weight_sensitivity(pre_path: Path, batch: np.ndarray) -> list[Fallback]:
     """
     model = onnx.load(str(pre_path))
     inits = {i.name: i for i in model.graph.initializer}
-    reference = _logits(model, batch)
+    reference = run_logits(model.SerializeToString(), batch)
     ranked: list[tuple[float, Fallback]] = []
     for node in model.graph.node:
         if node.op_type not in ("Conv", "Gemm") or len(node.input) < 2 or node.input[1] not in inits:
@@ -131,7 +130,7 @@ def weight_sensitivity(pre_path: Path, batch: np.ndarray) -> list[Fallback]:
         inits[node.input[1]].CopyFrom(
             numpy_helper.from_array(_round_int8(numpy_helper.to_array(original)), original.name)
         )
-        sqnr = _finite(agreement(reference, _logits(model, batch))["sqnr_db"])
+        sqnr = _finite(agreement(reference, run_logits(model.SerializeToString(), batch))["sqnr_db"])
         inits[node.input[1]].CopyFrom(original)
         if sqnr < SENSITIVE_SQNR_DB:
             finding = f"with only its weights in int8 the model's output SQNR is {sqnr:.1f} dB"
@@ -145,13 +144,6 @@ def _round_int8(weights: np.ndarray) -> np.ndarray:
     scale = np.abs(weights).max(axis=axes, keepdims=True) / 127.0
     scale[scale == 0] = 1.0
     return (np.clip(np.round(weights / scale), -127, 127) * scale).astype(weights.dtype)
-
-
-def _logits(model: onnx.ModelProto, batch: np.ndarray) -> np.ndarray:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: batch})[0].astype(np.float32)
 
 
 def lower_int8(

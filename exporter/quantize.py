@@ -199,9 +199,11 @@ def quantize_qdq(
         keep_float(out_path, set(settings.exclude))
 
 
-def run_logits(path: Path, batch: np.ndarray, chunk: int = 8) -> np.ndarray:
-    """Logits of ``path`` on ``batch`` with ONNX Runtime (CPU, all optimisations)."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def run_logits(model: Path | bytes, batch: np.ndarray, chunk: int = 8) -> np.ndarray:
+    """Logits of ``model`` (a file or serialized ModelProto) on ``batch``, ONNX Runtime CPU, all optimisations."""
+    session = ort.InferenceSession(
+        model if isinstance(model, bytes) else str(model), providers=["CPUExecutionProvider"]
+    )
     outs = [session.run(None, {INPUT_NAME: batch[i : i + chunk]})[0] for i in range(0, len(batch), chunk)]
     return np.concatenate(outs).astype(np.float32)
 
