@@ -28,7 +28,7 @@ from exporter.errors import ExporterError
 from exporter.train import checkpoint
 from exporter.train.distributed import Dist, init_distributed, shutdown
 from exporter.train.logs import write_text_atomic
-from exporter.train.loop import Interrupted, StopRequest, TrainConfig
+from exporter.train.loop import Interrupted, TrainConfig, stop_request
 from exporter.train.run import build_run
 
 LR_DEFAULTS = {"sgd": 0.05, "adamw": 1e-3}
@@ -174,7 +174,7 @@ def _run(args: argparse.Namespace, group: Dist) -> int:
         run.trainer.restore(resumed)
         _say(group, f"resuming {plan.model} at epoch {run.trainer.state.epoch + 1}, batch {run.trainer.state.batch}")
     try:
-        with StopRequest() as stop:
+        with stop_request() as stop:
             run.trainer.fit(stop)
     except Interrupted as exc:
         _say(group, f"interrupted: resumable checkpoint {exc.path}\ncontinue with: python -m exporter train "

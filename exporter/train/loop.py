@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from exporter.interrupt import DeferredInterrupt
 from exporter.train import checkpoint
 from exporter.train.data import EpochSampler, collate_skip_bad
 from exporter.train.distributed import Dist, all_sum, gather_lists
@@ -74,27 +75,10 @@ class Interrupted(Exception):
         self.path = path
 
 
-class StopRequest:
-    """Turns the first SIGINT/SIGTERM into a flag checked between steps; a second one interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopRequest:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after this step; a resumable checkpoint will be saved (again to abort)", file=sys.stderr)
+def stop_request() -> DeferredInterrupt:
+    """The first SIGINT/SIGTERM becomes a flag checked between steps; a second one interrupts at once."""
+    message = "\nstopping after this step; a resumable checkpoint will be saved (again to abort)"
+    return DeferredInterrupt((signal.SIGINT, signal.SIGTERM), message)
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -171,7 +155,7 @@ class Trainer:
         self.state = RunState(**resume["state"])
         checkpoint.set_rng_state(resume["rng"])
 
-    def fit(self, stop: StopRequest) -> RunState:
+    def fit(self, stop: DeferredInterrupt) -> RunState:
         while self.state.epoch < self.cfg.epochs:
             if self.state.batch == 0:
                 torch.manual_seed(self.cfg.seed * 1_000 + self.state.epoch)
@@ -195,7 +179,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
         )
 
-    def _train_epoch(self, stop: StopRequest) -> bool:
+    def _train_epoch(self, stop: DeferredInterrupt) -> bool:
         """One epoch from ``state.batch`` on; False when stopped early (the state then says where)."""
         cfg, state = self.cfg, self.state
         sampler = EpochSampler(
@@ -220,7 +204,7 @@ class Trainer:
         progress.close()
         return True
 
-    def _stop_now(self, stop: StopRequest) -> bool:
+    def _stop_now(self, stop: DeferredInterrupt) -> bool:
         if self.cfg.stop_after_steps and self.state.step + 1 == self.cfg.stop_after_steps:
             stop.requested = True
         return stop.requested
