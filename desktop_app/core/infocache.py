@@ -19,9 +19,9 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from desktop_app.core.atomic import write_text_atomic
 from desktop_app.core.modelfile import GraphInfo, read_graph_info
 from desktop_app.core.providers import optimized_cache_dir
 
@@ -72,18 +72,12 @@ def _read(record: Path) -> GraphInfo | None:
 
 
 def _write(record: Path, info: GraphInfo) -> None:
-    """Atomically (temp file + rename). A cache that cannot be written is not used: the file is parsed again."""
+    """Atomically. A cache that cannot be written is not used: the file is parsed again next time."""
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=record.parent, prefix=".", suffix=".json.tmp")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(info), f)
-        os.replace(tmp, record)
+        write_text_atomic(record, json.dumps(dataclasses.asdict(info)))
         records = sorted(record.parent.glob("*.json"), key=lambda r: r.stat().st_mtime, reverse=True)
         for old in records[MAX_RECORDS:]:
             old.unlink(missing_ok=True)
     except OSError:
-        Path(tmp).unlink(missing_ok=True)
+        return

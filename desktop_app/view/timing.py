@@ -8,7 +8,6 @@ Example::
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
+from desktop_app.core.atomic import write_text_atomic
 from desktop_app.core.profiling import ProfileReport
 from desktop_app.view import profiling_backend as pb
 from desktop_app.view.timing_panel import NODES, TimingPanel
@@ -124,23 +124,9 @@ class TimingController(QObject):
         text = pb.export_text(self.report, self.panel.current_depth(), fmt)
         target = Path(path)
         try:
-            write_atomic(target, text)
+            write_text_atomic(target, text)
         except OSError as exc:
             self.window.notify(f"Could not write {target}: {exc.strerror or exc}", 15000)
             raise
         self.window.notify(f"Wrote {target}", 8000)
         return target
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import models
+from desktop_app.core.atomic import write_text_atomic
 from exporter.errors import ExporterError
 from exporter.train import checkpoint
 from exporter.train.distributed import Dist, init_distributed, shutdown
-from exporter.train.logs import write_text_atomic
 from exporter.train.loop import Interrupted, TrainConfig, stop_request
 from exporter.train.run import build_run
 

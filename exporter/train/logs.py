@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from desktop_app.core.atomic import write_text_atomic
 
 
 class Progress:
@@ -61,16 +61,6 @@ class Progress:
     def close(self) -> None:
         if self.enabled and self.tty:
             print(file=sys.stderr, flush=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def write_logs(out: Path, history: list[dict[str, Any]], bad_images: list[str]) -> None:
