@@ -24,3 +24,19 @@ def pytest_configure(config: pytest.Config) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="cnn-workbench-tests-"))
     os.environ["CNN_WORKBENCH_CACHE"] = str(scratch / "optimized-cache")
     os.environ.setdefault("CNN_WORKBENCH_MODELS", str(scratch / "models"))
+
+
+def profiled_node_names(model_file: Path, folder: Path, size: int = 64) -> list[str]:
+    """The node names ONNX Runtime's profiler reports for one run of ``model_file`` (CPU, all optimisations)."""
+    import json
+
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(folder / "profile")
+    session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    session.run(None, {"image": np.zeros((1, 3, size, size), np.float32)})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    return [e["name"] for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]

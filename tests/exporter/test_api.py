@@ -14,6 +14,7 @@ import exporter.verify
 from desktop_app.core.contract import ModelCard, golden_input
 from exporter.api import ExportResult, export_model
 from exporter.errors import ExporterError, VerificationError
+from tests.conftest import profiled_node_names
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +78,7 @@ def test_dynamic_batch_runs(resnet18_export: ExportResult) -> None:
 
 
 def test_profiled_nodes_map_to_pytorch_modules(resnet18_export: ExportResult, tmp_path: Path) -> None:
-    options = ort.SessionOptions()
-    options.enable_profiling = True
-    options.profile_file_prefix = str(tmp_path / "profile")
-    session = ort.InferenceSession(str(resnet18_export.path), options, providers=["CPUExecutionProvider"])
-    session.run(None, {"image": np.zeros((1, 3, 64, 64), np.float32)})
-    events = json.loads(Path(session.end_profiling()).read_text())
-    names = [e["name"] for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    names = profiled_node_names(resnet18_export.path, tmp_path)
     node_map = resnet18_export.card.node_map
     mapped = {node_map.module_for(n) for n in names}
     # ORT fuses Conv+BN+ReLU and renames the node after its output (e.g. relu_11_nchwc): still mapped.

@@ -5,10 +5,8 @@ Run: ``pytest tests/perf/test_quantize.py -q``
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
@@ -18,6 +16,7 @@ from desktop_app.core.contract import ModelCard
 from desktop_app.core.session import inspect_model, load_model
 from exporter.api import ExportResult, export_model
 from exporter.errors import ExporterError, VerificationError
+from tests.conftest import profiled_node_names
 
 
 def _card(path: Path) -> ModelCard:
@@ -58,13 +57,7 @@ def test_int8_golden_self_test_passes_in_the_app(int8_export: ExportResult) -> N
 
 
 def test_int8_profiled_nodes_still_map_to_modules(int8_export: ExportResult, tmp_path: Path) -> None:
-    options = ort.SessionOptions()
-    options.enable_profiling = True
-    options.profile_file_prefix = str(tmp_path / "profile")
-    session = ort.InferenceSession(str(int8_export.path), options, providers=["CPUExecutionProvider"])
-    session.run(None, {"image": np.zeros((1, 3, 64, 64), np.float32)})
-    events = json.loads(Path(session.end_profiling()).read_text())
-    names = [e["name"] for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    names = profiled_node_names(int8_export.path, tmp_path)
     node_map = _card(int8_export.path).node_map
     mapped = [n for n in names if node_map.module_for(n)]
     assert len(mapped) >= 0.9 * len(names), sorted(set(names) - set(mapped))[:10]
