@@ -28,32 +28,32 @@ import sys, time
 start = time.perf_counter()
 from desktop_app.core.session import inspect_model, load_model
 imported = time.perf_counter()
-model = load_model(inspect_model(sys.argv[1]), "cpu")
+model = load_model(inspect_model(sys.argv[1]), sys.argv[2])
 done = time.perf_counter()
 assert model.golden is None or model.golden.passed, model.golden
 print(done - imported, model.optimized_cache)
 """
 
 
-def fresh_process_load(model_file: Path, cache: Path) -> tuple[float, str]:
+def fresh_process_load(model_file: Path, cache: Path, provider: str) -> tuple[float, str]:
     env = dict(os.environ, CNN_WORKBENCH_CACHE=str(cache))
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(model_file)], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", _CHILD, str(model_file), provider], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     return float(out[0]), out[1]
 
 
-def switch_back(model_file: Path, other: Path) -> tuple[float, float]:
+def switch_back(model_file: Path, other: Path, provider: str) -> tuple[float, float]:
     """(first load, switching back after another model) inside one process with the app's SessionCache."""
     from desktop_app.core.session import SessionCache, inspect_model
 
     cache = SessionCache()
     start = time.perf_counter()
-    cache.get(inspect_model(model_file), "cpu")
+    cache.get(inspect_model(model_file), provider)
     first = time.perf_counter() - start
-    cache.get(inspect_model(other), "cpu")
+    cache.get(inspect_model(other), provider)
     start = time.perf_counter()
-    cache.get(inspect_model(model_file), "cpu")
+    cache.get(inspect_model(model_file), provider)
     return first, time.perf_counter() - start
 
 
@@ -62,14 +62,17 @@ def main() -> int:
     parser.add_argument("--model-file", required=True, type=Path)
     parser.add_argument("--other-file", type=Path, help="the model switched to in between (default: the same)")
     parser.add_argument("--repeat", type=int, default=3, help="repeat each fresh-process measurement (median)")
+    parser.add_argument(
+        "--provider", default="auto", choices=("auto", "cuda", "cpu"), help="as in the app (default: auto)"
+    )
     parser.add_argument("--json")
     args = parser.parse_args()
     firsts, restarts = [], []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as folder:
-            first, status = fresh_process_load(args.model_file, Path(folder))
+            first, status = fresh_process_load(args.model_file, Path(folder), args.provider)
             assert status == "saved", status
-            again, status = fresh_process_load(args.model_file, Path(folder))
+            again, status = fresh_process_load(args.model_file, Path(folder), args.provider)
             assert status == "reused", status
         firsts.append(first)
         restarts.append(again)
@@ -77,9 +80,10 @@ def main() -> int:
     restart_s = sorted(restarts)[len(restarts) // 2]
     with tempfile.TemporaryDirectory() as folder:
         os.environ["CNN_WORKBENCH_CACHE"] = folder
-        _, back_s = switch_back(args.model_file, args.other_file or args.model_file)
+        _, back_s = switch_back(args.model_file, args.other_file or args.model_file, args.provider)
     record = {
         "model_file": str(args.model_file),
+        "provider": args.provider,
         "first_load_s": first_s,
         "cached_restart_s": restart_s,
         "switch_back_s": back_s,

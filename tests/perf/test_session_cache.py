@@ -1,5 +1,7 @@
 """The optimized-model cache: the second load reuses ORT's optimised graph, a changed file misses it.
 
+An entry is a folder: the optimised graph and its weights as external data (memory-mapped on load).
+
 Run: ``pytest tests/perf/test_session_cache.py -q``
 """
 
@@ -12,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from desktop_app.core import providers
 from desktop_app.core.contract import golden_input
-from desktop_app.core.providers import optimized_cache_path
+from desktop_app.core.providers import CACHE_DATA, optimized_cache_path
 from desktop_app.core.session import inspect_model, load_model
 from exporter.api import ExportResult
 
@@ -24,7 +27,9 @@ def test_second_load_reuses_the_optimized_graph(fp32_export: ExportResult, tmp_p
     first = load_model(inspect_model(model_file), "cpu")
     assert first.optimized_cache == "saved" and first.golden is not None and first.golden.passed
     cached = optimized_cache_path(model_file)
-    assert cached is not None and cached.is_file() and cached.parent == private_cache
+    assert cached is not None and cached.is_file() and cached.parent.parent == private_cache
+    assert (cached.parent / CACHE_DATA).stat().st_size > 0.9 * model_file.stat().st_size, "weights kept outside"
+    assert not list(private_cache.glob("*.part")), "no staging folder left behind"
     second = load_model(inspect_model(model_file), "cpu")
     assert second.optimized_cache == "reused" and second.golden is not None and second.golden.passed
     x = golden_input((2, 3, 64, 64))
@@ -32,7 +37,7 @@ def test_second_load_reuses_the_optimized_graph(fp32_export: ExportResult, tmp_p
 
 
 def test_changed_file_invalidates_the_entry(fp32_export: ExportResult, tmp_path: Path, private_cache: Path) -> None:
-    model_file = tmp_path / fp32_export.path.name
+    model_file = tmp_path / "dotted.name.v2.onnx"
     shutil.copy(fp32_export.path, model_file)
     load_model(inspect_model(model_file), "cpu")
     old = optimized_cache_path(model_file)
@@ -49,3 +54,33 @@ def test_cache_can_be_turned_off(fp32_export: ExportResult, monkeypatch: pytest.
     monkeypatch.setenv("CNN_WORKBENCH_CACHE", "off")
     assert optimized_cache_path(fp32_export.path) is None
     assert load_model(inspect_model(fp32_export.path), "cpu").optimized_cache is None
+
+
+def test_cache_keeps_the_most_recently_used_entries(
+    fp32_export: ExportResult, tmp_path: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(providers, "CACHE_MAX_ENTRIES", 2)
+    files = [tmp_path / f"m{i}.onnx" for i in range(3)]
+    for file in files:
+        shutil.copy(fp32_export.path, file)
+    private_cache.mkdir()
+    (private_cache / "old-format.0123.4567.onnx").write_bytes(b"single-file entry of an earlier version")
+    for file in (files[0], files[1], files[0], files[2]):  # m0 is used again after m1
+        load_model(inspect_model(file), "cpu")
+    kept = {path.name.split(".")[0] for path in private_cache.iterdir() if path.name != "inspected"}
+    assert kept == {"m0", "m2"}, kept
+
+
+def test_auto_uses_the_cache_when_cuda_cannot_start(
+    fp32_export: ExportResult, tmp_path: Path, private_cache: Path
+) -> None:
+    reason = providers.cuda_start_failure()
+    if reason is None:
+        pytest.skip("the CUDA provider starts on this machine")
+    assert "\n" not in reason
+    model_file = tmp_path / fp32_export.path.name
+    shutil.copy(fp32_export.path, model_file)
+    first = load_model(inspect_model(model_file), "auto")
+    second = load_model(inspect_model(model_file), "auto")
+    assert (first.optimized_cache, second.optimized_cache) == ("saved", "reused")
+    assert second.providers == (providers.CPU_EP,) and second.fallback_reason == reason
