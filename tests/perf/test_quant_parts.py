@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from desktop_app.core.contract import INPUT_NAME
-from exporter.quant_debug import weight_sensitivity
+from exporter.quant_debug import leading_layers, weight_sensitivity
 from exporter.quant_rewrite import rewrite_for_int8
 from exporter.quantize import Int8Settings, quantize_qdq, run_logits
 
@@ -107,6 +107,18 @@ def test_weight_sensitivity_ranks_the_layer_whose_rounding_costs_most_first(tmp_
     assert ranked and ranked[0].node == "conv1" and ranked[0].op_type == "Conv"
     assert "conv0" not in {f.node for f in ranked}  # an identity rounds exactly: no cost
     assert "output SQNR" in ranked[0].describe()["reason"]
+
+
+def test_leading_layers_are_the_stem_and_first_block_and_stay_fp32(tmp_path: Path) -> None:
+    fp32 = _convs(tmp_path / "fp32.onnx", RNG.normal(0, 1, (2, 3, 3, 3)), np.zeros(2), RNG.normal(0, 1, (2, 2, 1, 1)))
+    (candidate,) = leading_layers(fp32)
+    assert candidate.node == "conv1" and set(candidate.nodes) == {"conv0", "relu0", "conv1", "relu1"}
+    out = tmp_path / "int8.onnx"
+    quantize_qdq(fp32, out, _images(), Int8Settings(exclude=candidate.nodes, bias_correction=False))
+    graph = onnx.load(str(out)).graph
+    weights = {n.name: n.input[1] for n in graph.node if n.op_type == "Conv"}
+    assert weights["conv0"] == "w0" and weights["conv1"] == "w1", "leading convs keep their float weights"
+    assert weights["conv2"] != "w2", "the rest is quantized"
 
 
 @pytest.mark.parametrize(("height", "width", "kernel", "pads"), [(224, 224, 7, 3), (17, 23, 7, 3), (20, 21, 5, 0)])
