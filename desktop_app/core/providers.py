@@ -147,29 +147,11 @@ def create_session(
     cuda_failure = cuda_start_failure() if CUDA_EP in wanted else None
     if cuda_failure is not None:
         wanted = [CPU_EP]  # the provider cannot start on this machine: go straight to the CPU
-    name = os.fspath(path)
-    cache = optimized_cache_path(name) if options is None and wanted == [CPU_EP] else None
-    options = options or default_session_options()
-    status: str | None = None
-    if cache is not None and cache.is_file():
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        name, status = os.fspath(cache), "reused"
-        _touch(cache.parent)
-    elif cache is not None:
-        _save_optimized_graph(options, _staging(cache))
-        status = "saved"
-    try:
-        if CUDA_EP in wanted:
-            options.log_severity_level = min(options.log_severity_level, 2)  # warnings carry the reason
-            session, log = capture_fd2(lambda: ort.InferenceSession(name, options, providers=wanted))
-        else:
-            session, log = ort.InferenceSession(name, options, providers=wanted), ""
-    except ORT_ERRORS as exc:
-        if status == "saved" and cache is not None:
-            shutil.rmtree(_staging(cache), ignore_errors=True)
-        raise ModelLoadError(f"{Path(name).name}: ONNX Runtime cannot open the model ({one_line(str(exc))})") from exc
-    if status == "saved" and cache is not None:
-        status = _commit(cache)
+    cache = optimized_cache_path(path) if options is None and wanted == [CPU_EP] else None
+    session = _open_cached(cache) if cache is not None else None
+    status, log = "reused", ""
+    if session is None:
+        session, log, status = _open_file(os.fspath(path), options or default_session_options(), wanted, cache)
     actual = tuple(session.get_providers())
     reason = cuda_failure
     if CUDA_EP in wanted and CUDA_EP not in actual:
@@ -242,6 +224,40 @@ def optimized_cache_path(path: str | os.PathLike[str]) -> Path | None:
     where = hashlib.sha256(str(file).encode()).hexdigest()[:12]
     version = f"{stat.st_mtime_ns}|{stat.st_size}|{ort.__version__}|{platform.machine()}|{_cpu_model()}"
     return folder / f"{file.stem}.{where}.{hashlib.sha256(version.encode()).hexdigest()[:12]}" / CACHE_MODEL
+
+
+def _open_cached(cache: Path) -> ort.InferenceSession | None:
+    """The session from a cache entry; None when there is none or it is damaged (then it is dropped)."""
+    if not cache.is_file():
+        return None
+    options = default_session_options()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(os.fspath(cache), options, providers=[CPU_EP])
+    except ORT_ERRORS:
+        _remove_entry(cache.parent)  # truncated or edited entry: the caller optimises the file again
+        return None
+    _touch(cache.parent)
+    return session
+
+
+def _open_file(
+    name: str, options: ort.SessionOptions, wanted: list[str], cache: Path | None
+) -> tuple[ort.InferenceSession, str, str | None]:
+    """(session, what ORT logged, cache status) for the model file itself, saving its optimised graph to ``cache``."""
+    if cache is not None:
+        _save_optimized_graph(options, _staging(cache))
+    try:
+        if CUDA_EP in wanted:
+            options.log_severity_level = min(options.log_severity_level, 2)  # warnings carry the reason
+            session, log = capture_fd2(lambda: ort.InferenceSession(name, options, providers=wanted))
+        else:
+            session, log = ort.InferenceSession(name, options, providers=wanted), ""
+    except ORT_ERRORS as exc:
+        if cache is not None:
+            shutil.rmtree(_staging(cache), ignore_errors=True)
+        raise ModelLoadError(f"{Path(name).name}: ONNX Runtime cannot open the model ({one_line(str(exc))})") from exc
+    return session, log, _commit(cache) if cache is not None else None
 
 
 def _staging(cache: Path) -> Path:

@@ -84,3 +84,18 @@ def test_auto_uses_the_cache_when_cuda_cannot_start(
     second = load_model(inspect_model(model_file), "auto")
     assert (first.optimized_cache, second.optimized_cache) == ("saved", "reused")
     assert second.providers == (providers.CPU_EP,) and second.fallback_reason == reason
+
+
+def test_a_damaged_entry_is_dropped_and_the_file_optimised_again(
+    fp32_export: ExportResult, tmp_path: Path, private_cache: Path
+) -> None:
+    model_file = tmp_path / fp32_export.path.name
+    shutil.copy(fp32_export.path, model_file)
+    load_model(inspect_model(model_file), "cpu")
+    cached = optimized_cache_path(model_file)
+    assert cached is not None
+    data = cached.parent / CACHE_DATA
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # truncated weights
+    again = load_model(inspect_model(model_file), "cpu")
+    assert again.optimized_cache == "saved" and again.golden is not None and again.golden.passed
+    assert data.stat().st_size > 0.9 * model_file.stat().st_size, "a whole entry replaced the damaged one"
