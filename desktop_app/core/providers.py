@@ -307,17 +307,21 @@ def _commit(cache: Path) -> str | None:
 def _prune(folder: Path) -> None:
     """Keep the CACHE_MAX_ENTRIES most recently used entries; drop dead staging folders."""
     now = time.time()
-    entries = []
+    entries: list[tuple[float, Path]] = []
     for item in folder.iterdir():
+        try:
+            mtime = item.stat().st_mtime
+        except OSError:
+            continue  # removed meanwhile by another process
         if item.name.endswith(".part"):
-            if item.is_dir() and now - item.stat().st_mtime > _STAGING_MAX_AGE_S:
+            if item.is_dir() and now - mtime > _STAGING_MAX_AGE_S:
                 shutil.rmtree(item, ignore_errors=True)
         elif (item / CACHE_MODEL).is_file():
-            entries.append(item)
+            entries.append((mtime, item))
         elif item.suffix == ".onnx" and item.is_file():
             item.unlink(missing_ok=True)  # single-file entry of an earlier version
-    entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
-    for old in entries[CACHE_MAX_ENTRIES:]:
+    entries.sort(reverse=True)
+    for _, old in entries[CACHE_MAX_ENTRIES:]:
         _remove_entry(old)
 
 
