@@ -70,6 +70,11 @@ class Fallback:
     def nodes(self) -> tuple[str, ...]:
         return (self.node, *self.also)
 
+    @property
+    def label(self) -> str:
+        """``node (Conv with a, b)`` for the export's log."""
+        return f"{self.node} ({self.op_type}{' with ' + ', '.join(self.also) if self.also else ''})"
+
     def describe(self) -> dict[str, Any]:
         return {
             "node": self.node,
@@ -211,7 +216,7 @@ def lower_int8(
         quantize_qdq(pre_path, trial, calibration, trial_settings, means)
         trial_score = agreement(reference, run_logits(trial, evaluation))
         gain = trial_score["sqnr_db"] - score["sqnr_db"]
-        names = ", ".join(f"{f.node} ({f.op_type})" for f in chosen)
+        names = ", ".join(f.label for f in chosen)
         if gain < MIN_GAIN_DB and trial_score["top1_agreement"] <= score["top1_agreement"]:
             log(f"int8: keeping {names} in fp32 would gain only {gain:.1f} dB; left in int8")
             continue

@@ -113,6 +113,7 @@ def test_leading_layers_are_the_stem_and_first_block_and_stay_fp32(tmp_path: Pat
     fp32 = _convs(tmp_path / "fp32.onnx", RNG.normal(0, 1, (2, 3, 3, 3)), np.zeros(2), RNG.normal(0, 1, (2, 2, 1, 1)))
     (candidate,) = leading_layers(fp32)
     assert candidate.node == "conv1" and set(candidate.nodes) == {"conv0", "relu0", "conv1", "relu1"}
+    assert candidate.label.startswith("conv1 (Conv with ") and "conv0" in candidate.label  # what the log shows
     out = tmp_path / "int8.onnx"
     quantize_qdq(fp32, out, _images(), Int8Settings(exclude=candidate.nodes, bias_correction=False))
     graph = onnx.load(str(out)).graph
