@@ -25,7 +25,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-import numpy as np
 import onnx
 
 import models
@@ -42,7 +41,6 @@ from exporter.verify import (
     make_golden,
     torch_logits,
     verify,
-    verify_lowered,
 )
 from exporter.weights import ResolvedWeights, resolve_weights
 
@@ -120,7 +118,7 @@ def export_model(
         proto, card = lowered.proto, lowered.card
         checkpoint()
         _stamp(proto, card)
-        _write_checked(proto, target, lambda tmp: verify_lowered(tmp, resolved.model, *_lowered_inputs(card, crop)))
+        _write_checked(proto, target, lowered.check)
         return ExportResult(target, card, lowered.verification, time.perf_counter() - started)
     _stamp(proto, card)
     verification = _write_checked(proto, target, lambda tmp: verify(tmp, resolved.model, photos, golden))
@@ -174,13 +172,6 @@ def _stamp(proto: onnx.ModelProto, card: ModelCard) -> None:
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name = "cnn-workbench exporter"
     proto.doc_string = f"{card.display_name}. Metadata contract: workbench.* keys, see docs/onnx-metadata.md."
-
-
-def _lowered_inputs(card: ModelCard, crop: int) -> tuple[np.ndarray, str, int]:
-    from exporter.quant_export import verification_inputs
-
-    inputs, n_photos = verification_inputs(card.preprocess, (crop, crop))
-    return inputs, card.precision, n_photos
 
 
 def _write_checked(proto: onnx.ModelProto, target: Path, check: Callable[[Path], Checked]) -> Checked:

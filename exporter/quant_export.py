@@ -43,6 +43,7 @@ from exporter.verify import (
     LoweredVerification,
     make_golden,
     photo_paths,
+    torch_logits,
     verify,
     verify_lowered,
 )
@@ -54,11 +55,18 @@ _QDQ_SUFFIXES = ("_QuantizeLinear_Output", "_DequantizeLinear_Output", "_Quantiz
 
 @dataclass(frozen=True)
 class Lowered:
-    """The lowered model (metadata stamped) and its verification."""
+    """The lowered model (metadata stamped), its verification and what it was verified on."""
 
     proto: onnx.ModelProto
     card: ModelCard
     verification: LoweredVerification
+    inputs: np.ndarray  # the verification inputs: photos first, then the golden input
+    expected: np.ndarray  # PyTorch fp32 logits on them
+    n_photos: int
+
+    def check(self, path: Path) -> LoweredVerification:
+        """Verify ``path`` (this model as written, metadata stamped) on the same inputs and reference."""
+        return verify_lowered(path, self.expected, self.inputs, self.card.precision, self.n_photos)
 
 
 def verification_inputs(preprocess: Preprocess, crop: tuple[int, int]) -> tuple[np.ndarray, int]:
@@ -93,7 +101,8 @@ def lower(
         else:
             facts = lower_fp16(fp32, lowered)
         checkpoint()
-        result = verify_lowered(lowered, resolved.model, inputs, precision, n_photos)
+        expected = torch_logits(resolved.model, inputs)
+        result = verify_lowered(lowered, expected, inputs, precision, n_photos)
         log(result.summary())
         if not result.passed:
             raise VerificationError(
@@ -110,7 +119,7 @@ def lower(
         node_map=extend_node_map(extend_node_map(card.node_map, model.graph), runtime_graph),
         golden=golden,
     )
-    return Lowered(model, new_card, result)
+    return Lowered(model, new_card, result, inputs, expected, n_photos)
 
 
 def _int8(
