@@ -160,15 +160,17 @@ def compare(reference: np.ndarray, got: np.ndarray, variant: str, stable: np.nda
 
     ``stable`` marks the images whose reference top-1 does not change under one grey level of noise.
     """
-    spread = float((reference.max(axis=1) - reference.min(axis=1)).max())
+    from exporter.quantize import agreement
+
+    score = agreement(reference, got)
     diff = np.abs(reference - got)
     same = reference.argmax(1) == got.argmax(1)
     return Accuracy(
         variant=variant,
-        images=int(reference.shape[0]),
-        top1_agreement=float(np.mean(reference.argmax(1) == got.argmax(1))),
+        images=score["images"],
+        top1_agreement=score["top1_agreement"],
         max_abs_diff=float(diff.max()),
-        max_rel_diff=float(diff.max()) / spread if spread > 0 else 0.0,
+        max_rel_diff=score["max_rel_diff"],
         mean_abs_diff=float(diff.mean()),
         stable_images=int(stable.sum()),
         top1_agreement_stable=float(same[stable].mean()) if stable.any() else 1.0,
