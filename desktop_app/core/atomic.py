@@ -1,8 +1,9 @@
-"""Write a text file so that readers see the old content or the new one, never half of it.
+"""Write a file so that readers see the old content or the new one, never half of it.
 
-The text goes to a temporary file beside the target, is flushed to disk, then renamed over the target
-(``os.replace`` is atomic on one file system); on any failure the temporary file is removed and the
-error propagates. Used for timing exports, the inspection cache and training logs.
+The content goes to a temporary file beside the target, is flushed to disk, then renamed over the
+target (``os.replace`` is atomic on one file system); on any failure the temporary file is removed
+and the error propagates. Used for timing exports, the inspection cache, training logs and training
+checkpoints.
 
 Example::
 
@@ -14,18 +15,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, newlines as given) to a temporary file next to ``path``, then rename it over ``path``."""
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write`` on a binary temporary file next to ``path``, then rename it over ``path``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8, newlines as given) atomically to ``path``."""
+    write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))

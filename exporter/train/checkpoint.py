@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from desktop_app.core.atomic import write_atomic
 from exporter.errors import ExporterError
 
 FORMAT_VERSION = 1
@@ -35,17 +35,10 @@ class CheckpointError(ExporterError):
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
     """``torch.save`` to a temp file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
+        write_atomic(path, lambda f: torch.save(obj, f))
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot write checkpoint ({exc.strerror or exc})") from exc
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
 
 
 def load(path: str | os.PathLike[str], *, require: str = "state_dict") -> dict[str, Any]:
