@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh checkout: set up .venv, then run the app or the whole test suite.
 #
-#   ./dev.sh app [ARGS]    set up, export the default model if missing, launch the desktop app
+#   ./dev.sh app [ARGS]    set up, export the default model (fp32 and int8) if missing, launch the desktop app
 #   ./dev.sh test [ARGS]   set up, then ruff, the import contracts and the whole pytest suite (ARGS go to pytest)
 #   ./dev.sh setup         only create/refresh .venv (and Qt's system libraries on Debian/Ubuntu)
 #
@@ -49,6 +49,7 @@ case "${1:-}" in
         setup
         system_packages "${QT_WINDOW_PACKAGES[@]}"
         "$PY" -m exporter export --default --skip-existing --quiet
+        "$PY" -m exporter export --default --precision int8 --skip-existing --quiet
         if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "$(uname)" = Linux ]; then
             echo "no display found: starting the app on a virtual screen (Xvfb)" >&2
             system_packages xvfb xauth
