@@ -25,7 +25,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,10 @@ class ProfileReport:
         return self.first_run_wall_us / 1000
 
 
+class ProfileCancelled(Exception):
+    """``cancelled()`` said stop before the last run; no report is made."""
+
+
 def profile_model(
     model: ModelEntry | LoadedModel,
     image: Image.Image | np.ndarray | None,
@@ -113,17 +117,21 @@ def profile_model(
     provider: str | None = None,
     runs: int = 20,
     warmup: int = 3,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> ProfileReport:
     """Profile a model on one image in a dedicated profiling session (the cached one is not touched).
 
     ``image`` is an RGB Pillow image, an already preprocessed CHW/HWC array, or ``None`` for the
     deterministic golden input. ``provider`` defaults to the LoadedModel's requested provider (else
     "auto"). ``warmup`` runs (at least one; the first is the reported "first run") precede the
-    ``runs`` timed runs.
+    ``runs`` timed runs. ``progress(done, total)`` is called after every run (warm-up included);
+    ``cancelled()`` is asked before every run.
 
     Raises:
         ModelLoadError: the model is unusable or ONNX Runtime refused it.
         ValueError: ``runs`` < 1, or unknown provider.
+        ProfileCancelled: ``cancelled()`` returned True.
     """
     entry = model.entry if isinstance(model, LoadedModel) else model
     if provider is None:
@@ -139,12 +147,11 @@ def profile_model(
         options.profile_file_prefix = str(Path(folder) / "ort")
         started = create_session(entry.path, provider, options)
         session, feed = started.session, {entry.input_name: batch}
-        walls = []
-        for _ in range(max(1, warmup) + runs):
-            start = time.perf_counter()
-            session.run([entry.output_name], feed)
-            walls.append((time.perf_counter() - start) * 1e6)
-        trace = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+        try:
+            walls = _timed_runs(session, entry.output_name, feed, max(1, warmup) + runs, progress, cancelled)
+        finally:
+            trace_file = Path(session.end_profiling())  # stops the profiler; the folder goes away with it
+        trace = json.loads(trace_file.read_text(encoding="utf-8"))
     per_run = parse_trace(trace)
     if len(per_run) != len(walls):
         raise ModelLoadError(f"{entry.path.name}: profiler recorded {len(per_run)} runs, expected {len(walls)}")
@@ -162,6 +169,27 @@ def profile_model(
         node_sum_us=sum(r.median_us for r in rows),
         first_run_node_sum_us=sum(t for t, _, _ in per_run[0].values()),
     )
+
+
+def _timed_runs(
+    session: Any,
+    output: str,
+    feed: dict[str, np.ndarray],
+    total: int,
+    progress: Callable[[int, int], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> list[float]:
+    """Wall time (µs) of ``total`` runs of ``session``, reporting and honouring cancellation between runs."""
+    walls: list[float] = []
+    for done in range(total):
+        if cancelled is not None and cancelled():
+            raise ProfileCancelled(f"profiling cancelled after {done} of {total} runs")
+        start = time.perf_counter()
+        session.run([output], feed)
+        walls.append((time.perf_counter() - start) * 1e6)
+        if progress is not None:
+            progress(done + 1, total)
+    return walls
 
 
 def _input_batch(entry: ModelEntry, image: Image.Image | np.ndarray | None) -> np.ndarray:

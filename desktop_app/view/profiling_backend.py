@@ -10,6 +10,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from desktop_app.core.imageio import load_image
@@ -28,15 +30,33 @@ from desktop_app.view.timing_panel import NODES, TimingRow, TimingTable
 WARMUP_RUNS = 3
 
 
-def profile(model: LoadedModel, source: str | bytes | None, runs: int) -> ProfileReport:
-    """Profile ``model`` (on the provider it was loaded with) on ``source``, or a grey image when None."""
+def profile(
+    model: LoadedModel,
+    source: str | bytes | None,
+    runs: int,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ProfileReport:
+    """Profile ``model`` (on the provider it was loaded with) on ``source``, or a grey image when None.
+
+    ``progress`` and ``cancelled`` go to :func:`desktop_app.core.profiling.profile_model`.
+    """
     entry = model.entry
     preprocess = entry.preprocess
     if preprocess is None:
         raise ValueError(f"{entry.path.name}: model has no preprocessing description")
     image = load_image(source, min_side=preprocess.resize) if source is not None else None
     sample = image if image is not None else np.zeros(preprocess.output_shape, dtype=np.float32)
-    return profile_model(entry, sample, provider=model.requested, runs=runs, warmup=WARMUP_RUNS)
+    return profile_model(
+        entry,
+        sample,
+        provider=model.requested,
+        runs=runs,
+        warmup=WARMUP_RUNS,
+        progress=progress,
+        cancelled=cancelled,
+    )
 
 
 def max_depth(report: ProfileReport) -> int:

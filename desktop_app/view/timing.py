@@ -1,4 +1,4 @@
-"""Drives the "Timing" tab: runs the profiler in a worker and aggregates/export its report.
+"""Drives the "Timing" tab: runs the profiler in a worker (with progress and Cancel) and aggregates/exports its report.
 
 Example::
 
@@ -23,6 +23,7 @@ from desktop_app.view.timing_panel import NODES, TimingPanel
 if TYPE_CHECKING:
     from desktop_app.view.backend import Loaded
     from desktop_app.view.main_window import MainWindow
+    from desktop_app.view.workers import Job
 
 
 class TimingController(QObject):
@@ -30,6 +31,7 @@ class TimingController(QObject):
 
     profiled = Signal(object)  # the core report
     profileFailed = Signal(str)  # one-line reason
+    profileCancelled = Signal()
 
     def __init__(self, window: MainWindow, panel: TimingPanel) -> None:
         super().__init__(window)
@@ -38,16 +40,36 @@ class TimingController(QObject):
         self.report: ProfileReport | None = None
         self._subject = ("", "")  # (image title, description) the report was measured on
         self._generation = 0
+        self._job: Job | None = None
+        self._busy_text = ""
         panel.profileRequested.connect(self.profile)
+        panel.cancelRequested.connect(self.cancel)
         panel.depthChanged.connect(lambda _depth: self._show())
         panel.exportRequested.connect(self.export_dialog)
 
     def reset(self, text: str = "Profile the current model on the current image.") -> None:
         """Forget the report (model switched): a late profile result is ignored."""
         self._generation += 1
+        self._stop_job()
         self.report = None
         self._set_busy(False)
         self.panel.clear(text)
+
+    def cancel(self) -> None:
+        """Stop the running profile after its current run; the previous report (if any) stays."""
+        if self._job is None:
+            return
+        self._generation += 1
+        self._stop_job()
+        self._set_busy(False, "Profiling cancelled.")
+        self._show()
+        self.window.notify("Profiling cancelled", 5000)
+        self.profileCancelled.emit()
+
+    def _stop_job(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self.panel.set_busy(busy, text)
@@ -70,19 +92,32 @@ class TimingController(QObject):
         source = self.window.current_source()
         title = self.window.current_title()
         what = title or "a synthetic grey input (no image selected)"
-        self._set_busy(True, f"Profiling {loaded.model.entry.name} on {what}: {runs} runs after warm-up…")
+        self._busy_text = f"Profiling {loaded.model.entry.name} on {what}: {runs} runs after warm-up"
+        self._set_busy(True, f"{self._busy_text}…")
         self.window.tabs.setCurrentWidget(self.panel)
-        self.window.runner.submit(
-            lambda job: pb.profile(loaded.model, source, runs),
+        self._job = self.window.runner.submit(
+            lambda job: pb.profile(
+                loaded.model,
+                source,
+                runs,
+                progress=lambda done, total: job.report((done, total)),
+                cancelled=lambda: job.cancelled,
+            ),
             on_result=lambda report: self._on_report(generation, report, (title, what)),
             on_error=lambda message: self._on_failed(generation, message),
+            on_progress=lambda done_total: self._on_progress(generation, *done_total),
             generation=generation,
             name="profile",
         )
 
+    def _on_progress(self, generation: int, done: int, total: int) -> None:
+        if generation == self._generation:
+            self.panel.summary.setText(f"{self._busy_text}: run {done} of {total} done…")
+
     def _on_report(self, generation: int, report: ProfileReport, subject: tuple[str, str]) -> None:
         if generation != self._generation:
             return
+        self._job = None
         self.report = report
         self._subject = subject
         self._set_busy(False)
@@ -93,6 +128,7 @@ class TimingController(QObject):
     def _on_failed(self, generation: int, message: str) -> None:
         if generation != self._generation:
             return
+        self._job = None
         self._set_busy(False, f"Profiling failed: {message}")
         self.profileFailed.emit(message)
 

@@ -61,9 +61,10 @@ class TimingTable:
 
 
 class TimingPanel(QWidget):
-    """Controls (runs, Profile, depth, export) above a sorted table and a bar chart."""
+    """Controls (runs, Profile/Cancel, depth, export) above a sorted table and a bar chart."""
 
     profileRequested = Signal(int)  # timed runs
+    cancelRequested = Signal()
     depthChanged = Signal(int)  # NODES or a module depth
     exportRequested = Signal(str)  # "csv" | "json"
 
@@ -74,8 +75,9 @@ class TimingPanel(QWidget):
         self.runs.setValue(10)
         self.runs.setSuffix(" runs")
         self.runs.setToolTip("Timed runs after the warm-up runs; the table shows the median")
-        self.profile_button = QPushButton("Profile")
-        self.profile_button.clicked.connect(lambda: self.profileRequested.emit(self.runs.value()))
+        self.profile_button = QPushButton("Profile")  # "Cancel" while a profile runs
+        self.profile_button.clicked.connect(self._on_profile_button)
+        self._busy = False
         self.depth = QComboBox()
         self.depth.setToolTip("Aggregate layer times to module blocks of this depth, or show single ONNX nodes")
         self.depth.currentIndexChanged.connect(self._on_depth)
@@ -145,8 +147,18 @@ class TimingPanel(QWidget):
     def current_depth(self) -> int:
         return int(self.depth.currentData() or NODES)
 
+    def _on_profile_button(self) -> None:
+        if self._busy:
+            self.cancelRequested.emit()
+        else:
+            self.profileRequested.emit(self.runs.value())
+
     def set_busy(self, busy: bool, text: str = "") -> None:
-        self.profile_button.setEnabled(not busy)
+        """While busy the Profile button reads "Cancel" and the run count is locked."""
+        self._busy = busy
+        self.profile_button.setText("Cancel" if busy else "Profile")
+        self.profile_button.setToolTip("Stop profiling after the current run" if busy else "")
+        self.runs.setEnabled(not busy)
         if text:
             self.summary.setText(text)
 

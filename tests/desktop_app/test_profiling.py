@@ -15,6 +15,7 @@ import pytest
 from desktop_app.core.imageio import load_image
 from desktop_app.core.profiling import (
     GRAPH_PREFIX,
+    ProfileCancelled,
     ProfileReport,
     aggregate,
     block_of,
@@ -139,3 +140,22 @@ def test_profile_refuses_bad_input(zoo: Zoo) -> None:
         profile_model(inspect_model(zoo.bad_dir / "escaping.onnx"), image)
     with pytest.raises(ValueError, match="runs"):
         profile_model(inspect_model(zoo.workbench), image, runs=0)
+
+
+def test_progress_is_reported_and_cancel_stops_between_runs(zoo: Zoo) -> None:
+    entry, image = inspect_model(zoo.workbench), load_image(DATA / "coffee.png")
+    seen: list[tuple[int, int]] = []
+    report = profile_model(entry, image, provider="cpu", runs=3, warmup=1, progress=lambda *p: seen.append(p))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)] and report.runs == 3
+    seen.clear()
+    with pytest.raises(ProfileCancelled, match="after 2 of 12 runs"):
+        profile_model(
+            entry,
+            image,
+            provider="cpu",
+            runs=10,
+            warmup=2,
+            progress=lambda *p: seen.append(p),
+            cancelled=lambda: len(seen) >= 2,
+        )
+    assert seen == [(1, 12), (2, 12)]

@@ -123,3 +123,25 @@ def test_selecting_another_image_marks_the_report(make_window, model_bank, photo
     assert "another image is selected now" in window.timing_panel.summary.text()
     window.image_list.setCurrentRow(0)
     assert "another image" not in window.timing_panel.summary.text()
+
+
+def test_a_long_profile_shows_progress_and_can_be_cancelled(profiled, qtbot) -> None:
+    window, panel = profiled, profiled.timing_panel
+    before = panel.table_rows()
+    panel.runs.setValue(1000)
+    panel.profile_button.click()
+    assert panel.profile_button.text() == "Cancel" and not window.profile_action.isEnabled()
+    assert not panel.runs.isEnabled()
+    qtbot.waitUntil(lambda: " of 1003 done" in panel.summary.text(), timeout=30000)
+    with qtbot.waitSignal(window.timing.profileCancelled, timeout=5000):
+        panel.profile_button.click()
+    assert panel.profile_button.text() == "Profile" and panel.runs.isEnabled()
+    assert window.profile_action.isEnabled()
+    assert window.runner.wait(30000)  # the worker stops at its next run
+    QApplication.processEvents()  # its late "cancelled" error must not show
+    assert "failed" not in panel.summary.text()
+    assert panel.table_rows() == before  # the previous report stays
+    panel.runs.setValue(2)
+    with qtbot.waitSignal(window.timing.profiled, timeout=30000):
+        panel.profile_button.click()
+    assert window.timing.report.runs == 2
