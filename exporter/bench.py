@@ -1,7 +1,9 @@
 """``python -m exporter bench``: PyTorch eager fp32 vs ONNX Runtime fp32/int8 (and OpenVINO) in ONE run.
 
 For one architecture it exports (or reuses) the fp32 and int8 files, then measures, interleaving
-the variants so machine noise hits them alike: median and p90 latency at each batch size, images/s,
+the variants so machine noise hits them alike (on a CPU that computes bfloat16 natively, e.g. with
+AVX512-BF16 or AMX, also PyTorch under ``torch.autocast`` bf16 and OpenVINO running the fp32 file
+with a bf16 inference precision): median and p90 latency at each batch size, images/s,
 GMAC/s, the speed-up over PyTorch eager, and each variant's top-1 agreement and logit error against
 PyTorch fp32 on real photos (:mod:`exporter.quant_photos`). A JSON record with the hardware, load,
 library versions and session options is written next to the printout.
@@ -73,6 +75,11 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     bench.add_argument("--dir", metavar="DIR", help="where the ONNX files are kept (default: the models dir)")
     bench.add_argument("--json", metavar="PATH", help="write the JSON record here (default bench-MODEL.json)")
     bench.add_argument("--no-openvino", action="store_true", help="skip OpenVINO even when it is installed")
+    bench.add_argument(
+        "--no-bf16",
+        action="store_true",
+        help="skip the bf16 variants (PyTorch autocast, OpenVINO bf16) run when the CPU has native bfloat16",
+    )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -87,6 +94,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         threads=args.threads,
         folder=args.dir,
         openvino=not args.no_openvino,
+        bf16=not args.no_bf16,
     )
     print_report(record)
     out = Path(args.json or f"bench-{args.model}.json")
@@ -244,6 +252,7 @@ def run_bench(
     threads: int,
     folder: str | None,
     openvino: bool,
+    bf16: bool = True,
 ) -> dict[str, Any]:
     """Export or reuse the files, build every runner, measure accuracy then latency; the JSON record."""
     import torch
@@ -256,12 +265,13 @@ def run_bench(
     weights = _auto_weights(name) if weights == "auto" else weights
     files, model, preprocess = _files_and_model(name, weights, image_size, folder)
     photos, photo_names = accuracy_set(preprocess)
-    runners = {BASELINE: _torch_runner(model)}
+    bf16 = bf16 and torch_native_bf16()
+    runners = {BASELINE: _torch_runner(model)} | ({"pytorch-bf16": _torch_runner(model, bf16=True)} if bf16 else {})
     for precision, path in files.items():
         runners[f"ort-{precision}"] = _ort_runner(path, threads)
     ov_info: dict[str, Any] = {}
     if openvino:
-        ov_info = _add_openvino(runners, files, threads, photos.shape[1:], batches)
+        ov_info = _add_openvino(runners, files, threads, photos.shape[1:], batches, bf16)
     reference = _logits(runners[BASELINE], photos)
     noisy = _logits(runners[BASELINE], grey_level_noise(photos, preprocess))
     stable = noisy.argmax(1) == reference.argmax(1)
@@ -279,12 +289,7 @@ def run_bench(
         "runs": runs,
         "warmup": warmup,
         "files": {k: str(v) for k, v in files.items()},
-        "session_options": {
-            "onnxruntime": f"CPUExecutionProvider, graph_optimization_level=ORT_ENABLE_ALL, "
-            f"intra_op_num_threads={threads}, inter_op_num_threads=1, sequential",
-            "pytorch": f"eager, torch.inference_mode(), torch.set_num_threads({threads}), float32",
-        }
-        | ov_info,
+        "session_options": _session_options(threads, bf16) | ov_info,
         "accuracy_photos": f"{len({n.split('#')[0] for n in photo_names})} real photos (not the calibration ones), "
         f"whole and mirrored = {len(photo_names)} images (exporter/quant_photos.py)",
         "fp32_noise_floor": {
@@ -294,6 +299,17 @@ def run_bench(
         "timings": as_dicts(summarise(samples, gmacs)),
         "accuracy": as_dicts(accuracy),
         "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def _session_options(threads: int, bf16: bool) -> dict[str, str]:
+    return {
+        "onnxruntime": f"CPUExecutionProvider, graph_optimization_level=ORT_ENABLE_ALL, "
+        f"intra_op_num_threads={threads}, inter_op_num_threads=1, sequential",
+        "pytorch": f"eager, torch.inference_mode(), torch.set_num_threads({threads}), float32",
+        "pytorch-bf16": "the same under torch.autocast('cpu', dtype=torch.bfloat16)"
+        if bf16
+        else "not run (--no-bf16, or no native bfloat16 on this CPU)",
     }
 
 
@@ -333,12 +349,19 @@ def _files_and_model(
     return files, resolved.model, entry.preprocess
 
 
-def _torch_runner(model: Any) -> Runner:
+def torch_native_bf16() -> bool:
+    """Whether PyTorch's oneDNN backend computes bfloat16 natively on this CPU (AVX512-BF16, AMX)."""
+    import torch
+
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _torch_runner(model: Any, bf16: bool = False) -> Runner:
     import torch
 
     def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model(torch.from_numpy(x)).numpy()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return model(torch.from_numpy(x)).float().numpy()
 
     return run
 
@@ -360,23 +383,35 @@ def _ort_runner(path: Path, threads: int) -> Runner:
 
 
 def _add_openvino(
-    runners: dict[str, Runner], files: dict[str, Path], threads: int, shape: tuple[int, ...], batches: list[int]
+    runners: dict[str, Runner],
+    files: dict[str, Path],
+    threads: int,
+    shape: tuple[int, ...],
+    batches: list[int],
+    bf16: bool = False,
 ) -> dict[str, Any]:
-    """OpenVINO CPU runners for the same ONNX files (int8 from the QDQ file), compiled per batch size."""
+    """OpenVINO CPU runners for the same ONNX files (int8 from the QDQ file), compiled per batch size.
+
+    ``bf16``: also the fp32 file with a bf16 inference precision, when OpenVINO's CPU plugin has it.
+    """
     try:
         import openvino as ov
     except ImportError:
         return {"openvino": "not installed"}
     core = ov.Core()
     config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-    for precision, path in files.items():
+    variants = {precision: (path, config) for precision, path in files.items()}
+    if bf16 and "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        variants["bf16"] = (files["fp32"], config | {"INFERENCE_PRECISION_HINT": "bf16"})
+    for precision, (path, options) in variants.items():
         compiled: dict[int, Any] = {}
         for batch in sorted({*batches, 8}):
             model = core.read_model(str(path))
             model.reshape({model.inputs[0].any_name: [batch, *shape]})
-            compiled[batch] = core.compile_model(model, "CPU", config)
+            compiled[batch] = core.compile_model(model, "CPU", options)
         runners[f"openvino-{precision}"] = _ov_runner(compiled)
-    return {"openvino": f"openvino {ov.__version__}, CPU, static shapes per batch, {config}"}
+    bf16_note = ", openvino-bf16: the fp32 file with INFERENCE_PRECISION_HINT=bf16" if "bf16" in variants else ""
+    return {"openvino": f"openvino {ov.__version__}, CPU, static shapes per batch, {config}{bf16_note}"}
 
 
 def _ov_runner(compiled: dict[int, Any]) -> Runner:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter.api import ExportResult
-from exporter.bench import Accuracy, Timing, compare, summarise
+from exporter.bench import Accuracy, Timing, compare, summarise, torch_native_bf16
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,20 +31,22 @@ def test_bench_prints_the_table_and_writes_the_record(
     assert done.returncode == 0, done.stderr[-2000:]
     text = done.stdout
     assert "median ms" in text and "p90 ms" in text and "vs PyTorch" in text and "top-1 agree" in text
-    for variant in ("pytorch-fp32", "ort-fp32", "ort-int8"):
+    variants = ("pytorch-fp32", "ort-fp32", "ort-int8") + (("pytorch-bf16",) if torch_native_bf16() else ())
+    for variant in variants:
         assert text.count(variant) == 3, variant  # batch 1, batch 2, accuracy
     record = json.loads(out.read_text())
     assert {"hardware", "versions", "session_options", "load_average_1_5_15", "timings", "accuracy"} <= set(record)
     assert record["files"]["int8"] == str(int8_export.path)
-    assert {(t["variant"], t["batch"]) for t in record["timings"]} == {
-        (v, b) for v in ("pytorch-fp32", "ort-fp32", "ort-int8") for b in (1, 2)
-    }
+    assert {(t["variant"], t["batch"]) for t in record["timings"]} == {(v, b) for v in variants for b in (1, 2)}
+    assert ("autocast" in record["session_options"]["pytorch-bf16"]) == torch_native_bf16()
     timing = record["timings"][0]
     assert set(timing) == set(Timing.__dataclass_fields__) and timing["median_ms"] > 0
     accuracy = {a["variant"]: a for a in record["accuracy"]}
     assert set(accuracy["ort-int8"]) == set(Accuracy.__dataclass_fields__)
     assert accuracy["ort-fp32"]["top1_agreement"] == 1.0 and accuracy["ort-fp32"]["max_rel_diff"] < 1e-3
     assert accuracy["ort-int8"]["images"] >= 4  # scikit-learn's two photos (dev extra), whole and mirrored
+    if torch_native_bf16():  # bf16 keeps 8 bits of mantissa: logits within a few per cent of their range
+        assert 0 < accuracy["pytorch-bf16"]["max_rel_diff"] < 0.1
     assert 0.0 <= record["fp32_noise_floor"]["top1_agreement"] <= 1.0 and "noise floor" in text
 
 
