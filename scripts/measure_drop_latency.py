@@ -85,8 +85,10 @@ def main() -> int:
             if i:
                 times.append(elapsed)
         window.shutdown()
-    print(f"median drop-to-top-5: {statistics.median(times) * 1000:.0f} ms over {len(times)} drops "
-          f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}); load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"median drop-to-top-5: {statistics.median(times) * 1000:.0f} ms over {len(times)} drops "
+        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}); load average {os.getloadavg()[0]:.2f}"
+    )
     return 0
 
 

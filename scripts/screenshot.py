@@ -35,8 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", help="models folder (default: the app's models folder)")
     parser.add_argument("--model", help="an .onnx file to use (its folder becomes the models folder)")
-    parser.add_argument("--image", action="append",
-                        help="photo(s) to classify (default: tests/data/chelsea.png, coffee.png)")
+    parser.add_argument(
+        "--image", action="append", help="photo(s) to classify (default: tests/data/chelsea.png, coffee.png)"
+    )
     parser.add_argument("--tab", choices=sorted(TABS), default="prediction", help="tab to show in the screenshot")
     parser.add_argument("--runs", type=int, default=10, help="timed runs when --tab timing")
     parser.add_argument("--depth", type=int, default=2, help="timing depth when --tab timing (0 = single nodes)")
@@ -82,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
         wait_for(window.modelsScanned, args.timeout, "listing the models folder")
         if window.current_entry() is None:
-            raise SystemExit(f"screenshot: no usable model in {window.models_dir}; create one with: "
-                             f"{window.create_command()}")
+            raise SystemExit(
+                f"screenshot: no usable model in {window.models_dir}; create one with: {window.create_command()}"
+            )
         wait_for(window.modelLoaded, args.timeout, "loading the model", window.modelFailed)
         images = args.image or [str(REPO / "tests" / "data" / name) for name in ("chelsea.png", "coffee.png")]
         window.add_paths(images)
