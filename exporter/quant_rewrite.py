@@ -113,7 +113,7 @@ def _stem_as_space_to_depth(
     )
     nodes = []
     source = node.input[0]
-    if odd_h or odd_w:  # SpaceToDepth needs even sizes: one zero row/column at the end, which no tap reads
+    if odd_h or odd_w:  # SpaceToDepth needs even sizes: a zero row/column at the end (padding or unread)
         pads = np.array([0, 0, 0, 0, 0, 0, odd_h, odd_w], np.int64)
         graph.initializer.append(numpy_helper.from_array(pads, f"{base}_pads"))
         nodes.append(helper.make_node("Pad", [source, f"{base}_pads"], [f"{base}_padded"], name=f"{base}_Pad"))
