@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import tempfile
@@ -277,9 +278,22 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def scratch_dir() -> tempfile.TemporaryDirectory[str]:
-    """A temporary folder for intermediate models (removed on exit)."""
-    return tempfile.TemporaryDirectory(prefix="cnn-quant-")
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[str]:
+    """A temporary folder for intermediate models, removed on exit.
+
+    A full disk while writing there (ENOSPC, EFBIG, EDQUOT) becomes an ExporterError naming the folder.
+    """
+    with tempfile.TemporaryDirectory(prefix="cnn-quant-") as folder:
+        try:
+            yield folder
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise
+            raise ExporterError(
+                f"{folder}: disk full while writing intermediate models ({exc.strerror}); "
+                "TMPDIR can point to a folder with more space"
+            ) from exc
 
 
 Progress = Callable[[str], None]

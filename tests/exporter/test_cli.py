@@ -187,6 +187,25 @@ def test_disk_full_during_write(tmp_path: Path) -> None:
     assert _no_files(out)
 
 
+def test_disk_full_while_lowering_to_int8(tmp_path: Path) -> None:
+    """The int8 branch writes intermediate models to a temporary folder first: a full disk there is named."""
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    out, scratch = tmp_path / "o", tmp_path / "tmp"
+    scratch.mkdir()
+    proc = run_cli(
+        *("export", "--model", "resnet18", "--weights", "random", "--image-size", "32", "--precision", "int8"),
+        *("--out", str(out)),
+        env={"TMPDIR": str(scratch)},
+        preexec_fn=limit_file_size,
+    )
+    _assert_clean_failure(proc, "disk full while writing intermediate models", str(scratch), "TMPDIR")
+    assert _no_files(out) and not list(scratch.glob("cnn-quant-*"))  # (torch keeps its own caches there)
+
+
 def test_interrupted_export_leaves_nothing(tmp_path: Path) -> None:
     """Ctrl+C while the model is being exported: exit 130, a one-line message, no file."""
     out = tmp_path / "o"
