@@ -151,7 +151,14 @@ def create_session(
     session = _open_cached(cache) if cache is not None else None
     status, log = "reused", ""
     if session is None:
-        session, log, status = _open_file(os.fspath(path), options or default_session_options(), wanted, cache)
+        try:
+            session, log, status = _open_file(os.fspath(path), options or default_session_options(), wanted, cache)
+        except ModelLoadError:
+            if cache is None:
+                raise
+            # Saving the optimised graph can be what failed (a full disk): the cache must not cost the
+            # load, so the file is opened once more without it; a bad file fails again, with its reason.
+            session, log, status = _open_file(os.fspath(path), default_session_options(), wanted, None)
     actual = tuple(session.get_providers())
     reason = cuda_failure
     if CUDA_EP in wanted and CUDA_EP not in actual:
@@ -246,7 +253,10 @@ def _open_file(
 ) -> tuple[ort.InferenceSession, str, str | None]:
     """(session, what ORT logged, cache status) for the model file itself, saving its optimised graph to ``cache``."""
     if cache is not None:
-        _save_optimized_graph(options, _staging(cache))
+        try:
+            _save_optimized_graph(options, _staging(cache))
+        except OSError:
+            cache = None  # the cache folder cannot be written (full or read-only disk): open without it
     try:
         if CUDA_EP in wanted:
             options.log_severity_level = min(options.log_severity_level, 2)  # warnings carry the reason

@@ -50,6 +50,22 @@ def test_changed_file_invalidates_the_entry(fp32_export: ExportResult, tmp_path:
     assert old is not None and not old.exists(), "the stale entry of the same file is dropped"
 
 
+def test_a_cache_that_cannot_be_written_does_not_stop_the_load(
+    fp32_export: ExportResult, tmp_path: Path, private_cache: Path
+) -> None:
+    """ORT fails to save the optimised graph (as on a full disk): the model still loads, uncached."""
+    model_file = tmp_path / fp32_export.path.name
+    shutil.copy(fp32_export.path, model_file)
+    cached = optimized_cache_path(model_file)
+    assert cached is not None
+    (providers._staging(cached) / CACHE_DATA).mkdir(parents=True)  # where ORT writes the weights: not a file
+    loaded = load_model(inspect_model(model_file), "cpu")
+    assert loaded.optimized_cache is None and loaded.golden is not None and loaded.golden.passed
+    assert not cached.exists() and not list(private_cache.glob("*.part")), "nothing half-written is left"
+    again = load_model(inspect_model(model_file), "cpu")  # the next load saves the entry as usual
+    assert again.optimized_cache == "saved" and cached.is_file()
+
+
 def test_cache_can_be_turned_off(fp32_export: ExportResult, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CNN_WORKBENCH_CACHE", "off")
     assert optimized_cache_path(fp32_export.path) is None
