@@ -28,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from desktop_app.core.atomic import write_text_atomic
+from exporter.errors import ExporterError
+
 Runner = Callable[[np.ndarray], np.ndarray]
 BASELINE = "pytorch-fp32"
 ROUNDS = 5
@@ -84,6 +87,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 def cmd_bench(args: argparse.Namespace) -> int:
     batches = _parse_batches(args.batches)
+    out = Path(args.json or f"bench-{args.model}.json")
+    if not out.parent.is_dir():  # found out before minutes of measuring, not after
+        raise ExporterError(f"--json {out}: folder {out.parent} does not exist")
     record = run_bench(
         args.model,
         args.weights,
@@ -97,15 +103,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         bf16=not args.no_bf16,
     )
     print_report(record)
-    out = Path(args.json or f"bench-{args.model}.json")
-    out.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    try:
+        write_text_atomic(out, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise ExporterError(f"--json {out}: cannot write the record ({exc.strerror or exc})") from exc
     print(f"\nJSON record: {out}")
     return 0
 
 
 def _parse_batches(text: str) -> list[int]:
-    from exporter.errors import ExporterError
-
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -331,7 +337,6 @@ def _files_and_model(
     from desktop_app.core.paths import models_dir
     from desktop_app.core.session import inspect_model
     from exporter.api import export_model, output_name
-    from exporter.errors import ExporterError
     from exporter.weights import resolve_weights
 
     resolved = resolve_weights(name, weights, progress=False)

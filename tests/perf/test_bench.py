@@ -50,6 +50,15 @@ def test_bench_prints_the_table_and_writes_the_record(
     assert 0.0 <= record["fp32_noise_floor"]["top1_agreement"] <= 1.0 and "noise floor" in text
 
 
+def test_a_json_path_in_a_missing_folder_fails_before_measuring(tmp_path: Path) -> None:
+    target = tmp_path / "no-such-folder" / "bench.json"
+    command = [sys.executable, "-m", "exporter", "bench", "--model", "resnet18", "--json", str(target)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"error: --json {target}: folder {target.parent} does not exist"
+    assert not done.stdout and not target.parent.exists()
+
+
 def test_summary_ratios_are_relative_to_pytorch() -> None:
     samples = {("pytorch-fp32", 1): [0.08, 0.08, 0.09], ("ort-int8", 1): [0.01, 0.02, 0.02]}
     rows = {t.variant: t for t in summarise(samples, gmacs=4.0)}
