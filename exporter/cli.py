@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument(
         "--calibration",
         metavar="DIR",
-        help="int8: folder of representative images (default: the shipped photos plus crops/flips of them)",
+        help="int8: folder of representative images, unreadable ones left out and named "
+        "(default: the shipped photos plus crops/flips of them)",
     )
     exp.add_argument(
         "--calibration-method", choices=CALIBRATION_METHODS, default="minmax", help="int8 range estimation"

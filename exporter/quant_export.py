@@ -137,6 +137,8 @@ def _int8(
     rewrites = rewrite_for_int8(pre)
     calib = calibration_set(calibration, preprocess)
     log(f"int8: calibrating on {calib.batch.shape[0]} images from {calib.source} ({method})")
+    for reason in calib.skipped:
+        log(f"int8: calibration image left out: {reason}")
     settings = Int8Settings(method=method, overrides=shared_concat_params(pre, calib.batch, scratch))
     evaluation = np.concatenate([calib.batch, inputs])
     fallbacks, score = lower_int8(pre, out, calib.batch, evaluation, settings, scratch, log)

@@ -76,9 +76,11 @@ class Calibration:
     batch: np.ndarray
     source: str
     files: int
+    skipped: tuple[str, ...] = ()  # why each unreadable file of the folder was left out
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "files": self.files, "images": int(self.batch.shape[0])}
+        facts: dict[str, Any] = {"source": self.source, "files": self.files, "images": int(self.batch.shape[0])}
+        return facts | ({"skipped": list(self.skipped)} if self.skipped else {})
 
 
 @dataclass(frozen=True)
@@ -131,16 +133,24 @@ def calibration_set(folder: Path | None, preprocess: Preprocess, limit: int = CA
         return Calibration(preprocess_batch(images, preprocess), DEFAULT_CALIBRATION, len(photo_paths()))
     if not folder.is_dir():
         raise ExporterError(f"--calibration {folder}: not a folder")
-    files = iter_image_files([folder])
+    try:
+        files = iter_image_files([folder])
+    except OSError as exc:
+        raise ExporterError(f"--calibration {folder}: cannot list it ({exc.strerror or exc})") from exc
     step = max(1, len(files) // limit)
     chosen = files[::step][:limit]
     if not chosen:
         raise ExporterError(f"--calibration {folder}: no image files found")
-    try:
-        images = [load_image(p, min_side=preprocess.resize) for p in chosen]
-    except ImageLoadError as exc:
-        raise ExporterError(f"--calibration: {exc}") from exc
-    return Calibration(preprocess_batch(images, preprocess), str(folder), len(chosen))
+    images: list[Image.Image] = []
+    skipped: list[str] = []
+    for path in chosen:  # an unreadable file is left out and named; the others still calibrate
+        try:
+            images.append(load_image(path, min_side=preprocess.resize))
+        except ImageLoadError as exc:
+            skipped.append(str(exc))
+    if not images:
+        raise ExporterError(f"--calibration {folder}: none of its {len(chosen)} image files can be read ({skipped[0]})")
+    return Calibration(preprocess_batch(images, preprocess), str(folder), len(images), tuple(skipped))
 
 
 class BatchReader(CalibrationDataReader):

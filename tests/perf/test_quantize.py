@@ -90,3 +90,26 @@ def test_calibration_folder_errors_name_the_folder(tmp_path: Path) -> None:
         )
     with pytest.raises(ExporterError, match="only used with --precision int8"):
         export_model("resnet18", "random", tmp_path, image_size=32, calibration=tmp_path, log=lambda _m: None)
+
+
+def test_unreadable_calibration_images_are_left_out_and_named(tmp_path: Path) -> None:
+    import shutil
+
+    from desktop_app.core.preprocess import Preprocess
+    from exporter.quantize import calibration_set
+    from exporter.verify import photo_paths
+
+    for photo in photo_paths():
+        shutil.copy(photo, tmp_path / photo.name)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    preprocess = Preprocess(resize=36, crop=32)
+    calib = calibration_set(tmp_path, preprocess)
+    assert calib.batch.shape == (len(photo_paths()), 3, 32, 32) and calib.files == len(photo_paths())
+    (reason,) = calib.skipped
+    assert reason.startswith(str(tmp_path / "broken.jpg") + ": ")
+    assert calib.describe()["skipped"] == [reason]  # recorded in the file's metadata
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    shutil.move(tmp_path / "broken.jpg", only_bad / "broken.jpg")
+    with pytest.raises(ExporterError, match=r"none of its 1 image files can be read \(.*broken\.jpg: "):
+        calibration_set(only_bad, preprocess)
