@@ -67,6 +67,8 @@ def wait_for(signal: object, timeout_s: float, what: str, failure: object | None
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.model and not Path(args.model).is_file():
+        raise SystemExit(f"screenshot: --model {args.model}: no such file")
     if not os.environ.get("DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     app = QApplication.instance() or QApplication(["screenshot"])
