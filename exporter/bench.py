@@ -408,15 +408,27 @@ def _add_openvino(
     variants = {precision: (path, config) for precision, path in files.items()}
     if bf16 and "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         variants["bf16"] = (files["fp32"], config | {"INFERENCE_PRECISION_HINT": "bf16"})
+    skipped: dict[str, str] = {}
     for precision, (path, options) in variants.items():
         compiled: dict[int, Any] = {}
-        for batch in sorted({*batches, 8}):
-            model = core.read_model(str(path))
-            model.reshape({model.inputs[0].any_name: [batch, *shape]})
-            compiled[batch] = core.compile_model(model, "CPU", options)
+        try:
+            for batch in sorted({*batches, 8}):
+                model = core.read_model(str(path))
+                model.reshape({model.inputs[0].any_name: [batch, *shape]})
+                compiled[batch] = core.compile_model(model, "CPU", options)
+        except RuntimeError as exc:  # OpenVINO cannot take this file: the other variants still run
+            skipped[f"openvino-{precision}"] = f"skipped: {_ov_reason(exc)}"
+            print(f"{path.name}: OpenVINO {skipped[f'openvino-{precision}']}", flush=True)
+            continue
         runners[f"openvino-{precision}"] = _ov_runner(compiled)
     bf16_note = ", openvino-bf16: the fp32 file with INFERENCE_PRECISION_HINT=bf16" if "bf16" in variants else ""
-    return {"openvino": f"openvino {ov.__version__}, CPU, static shapes per batch, {config}{bf16_note}"}
+    return {"openvino": f"openvino {ov.__version__}, CPU, static shapes per batch, {config}{bf16_note}"} | skipped
+
+
+def _ov_reason(exc: BaseException) -> str:
+    """The informative line of an OpenVINO error (its first lines only say where it was raised)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return next((line for line in lines if not line.startswith("Exception from")), lines[0] if lines else repr(exc))
 
 
 def _ov_runner(compiled: dict[int, Any]) -> Runner:

@@ -59,6 +59,17 @@ def test_a_json_path_in_a_missing_folder_fails_before_measuring(tmp_path: Path) 
     assert not done.stdout and not target.parent.exists()
 
 
+def test_a_file_openvino_cannot_read_is_skipped_and_named(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")  # the perf extra; the dev extra alone has no OpenVINO
+    from exporter.bench import _add_openvino
+
+    bogus = tmp_path / "bogus-int8.onnx"
+    bogus.write_text("not a model")
+    runners: dict = {}
+    info = _add_openvino(runners, {"int8": bogus}, threads=1, shape=(3, 32, 32), batches=[1])
+    assert runners == {} and info["openvino-int8"].startswith("skipped: Unable to read the model")
+
+
 def test_summary_ratios_are_relative_to_pytorch() -> None:
     samples = {("pytorch-fp32", 1): [0.08, 0.08, 0.09], ("ort-int8", 1): [0.01, 0.02, 0.02]}
     rows = {t.variant: t for t in summarise(samples, gmacs=4.0)}
