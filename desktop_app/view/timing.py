@@ -8,6 +8,8 @@ Example::
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,23 @@ if TYPE_CHECKING:
     from desktop_app.view.backend import Loaded
     from desktop_app.view.main_window import MainWindow
     from desktop_app.view.workers import Job
+
+
+PROGRESS_INTERVAL_S = 0.1  # a small model runs thousands of times a second: the label needs ~10 updates
+
+
+def _every(interval_s: float, report: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """``report`` at most once per ``interval_s`` (and always for the last run), called from the worker."""
+    last = -interval_s
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done == total or now - last >= interval_s:
+            last = now
+            report(done, total)
+
+    return progress
 
 
 class TimingController(QObject):
@@ -100,7 +119,7 @@ class TimingController(QObject):
                 loaded.model,
                 source,
                 runs,
-                progress=lambda done, total: job.report((done, total)),
+                progress=_every(PROGRESS_INTERVAL_S, lambda done, total: job.report((done, total))),
                 cancelled=lambda: job.cancelled,
             ),
             on_result=lambda report: self._on_report(generation, report, (title, what)),
