@@ -35,6 +35,8 @@ Runner = Callable[[np.ndarray], np.ndarray]
 BASELINE = "pytorch-fp32"
 ROUNDS = 5
 PAUSE_S = 0.05
+# Instruction sets the int8 and bf16 kernels of these runtimes use, as /proc/cpuinfo spells them.
+CPU_FEATURES = ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_int8", "amx_bf16")
 
 
 @dataclass(frozen=True)
@@ -195,17 +197,15 @@ def environment(threads: int) -> dict[str, Any]:
     """Hardware, load and library versions for the JSON record."""
     from exporter.api import dist_version as version
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass  # not Linux: keep platform.processor()
+    cpu, features = cpu_info()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
-        "hardware": {"cpu": cpu, "logical_cores": os.cpu_count(), "machine": platform.machine()},
+        "hardware": {
+            "cpu": cpu,
+            "cpu_features": features,
+            "logical_cores": os.cpu_count(),
+            "machine": platform.machine(),
+        },
         "load_average_1_5_15": list(load) if load else None,
         "versions": {
             name: version(name)
@@ -216,12 +216,33 @@ def environment(threads: int) -> dict[str, Any]:
     }
 
 
+def cpu_info() -> tuple[str, list[str]]:
+    """The CPU's model name and which of :data:`CPU_FEATURES` it has (Linux; elsewhere no features).
+
+    The same "Intel(R) Xeon(R) Processor" name covers CPUs with and without AMX, and int8/bf16
+    figures depend on exactly these instruction sets, so the record names them.
+    """
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())  # the first core's values
+    except OSError:
+        pass  # not Linux: platform.processor() and no feature list
+    flags = set(fields.get("flags", "").split())
+    cpu = fields.get("model name") or platform.processor() or platform.machine()
+    return cpu, [feature for feature in CPU_FEATURES if feature in flags]
+
+
 def print_report(record: dict[str, Any]) -> None:
     """The human table: one line per (batch, variant), then the accuracy lines."""
     print(
         f"\n{record['model']} ({record['weights']}) {record['image_size']}px, {record['gmacs']:.2f} GMACs/image, "
         f"{record['threads']} threads, load {record['load_average_1_5_15']}"
     )
+    hardware = record["hardware"]
+    features = ", ".join(hardware["cpu_features"]) or "none of those it looks for"
+    print(f"{hardware['cpu']} ({hardware['logical_cores']} logical cores; {features})")
     print(f"{'variant':16} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'img/s':>8} {'GMAC/s':>8} {'vs PyTorch':>10}")
     for t in sorted(record["timings"], key=lambda t: (t["batch"], -t["median_ms"])):
         print(

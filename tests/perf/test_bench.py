@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter.api import ExportResult
-from exporter.bench import Accuracy, Timing, compare, summarise, torch_native_bf16
+from exporter.bench import CPU_FEATURES, Accuracy, Timing, compare, summarise, torch_native_bf16
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +37,10 @@ def test_bench_prints_the_table_and_writes_the_record(
     record = json.loads(out.read_text())
     assert {"hardware", "versions", "session_options", "load_average_1_5_15", "timings", "accuracy"} <= set(record)
     assert record["files"]["int8"] == str(int8_export.path)
+    hardware = record["hardware"]
+    assert set(hardware["cpu_features"]) <= set(CPU_FEATURES) and hardware["cpu"] in text
+    if sys.platform == "linux" and torch_native_bf16():  # oneDNN's answer and /proc/cpuinfo agree
+        assert {"avx512_bf16", "amx_bf16"} & set(hardware["cpu_features"])
     assert {(t["variant"], t["batch"]) for t in record["timings"]} == {(v, b) for v in variants for b in (1, 2)}
     assert ("autocast" in record["session_options"]["pytorch-bf16"]) == torch_native_bf16()
     timing = record["timings"][0]
