@@ -29,14 +29,13 @@ from typing import Any
 import numpy as np
 
 from desktop_app.core.atomic import write_text_atomic
+from desktop_app.core.cpu import cpu_info
 from exporter.errors import ExporterError
 
 Runner = Callable[[np.ndarray], np.ndarray]
 BASELINE = "pytorch-fp32"
 ROUNDS = 5
 PAUSE_S = 0.05
-# Instruction sets the int8 and bf16 kernels of these runtimes use, as /proc/cpuinfo spells them.
-CPU_FEATURES = ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_int8", "amx_bf16")
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ def environment(threads: int) -> dict[str, Any]:
     return {
         "hardware": {
             "cpu": cpu,
-            "cpu_features": features,
+            "cpu_features": list(features),
             "logical_cores": os.cpu_count(),
             "machine": platform.machine(),
         },
@@ -214,24 +213,6 @@ def environment(threads: int) -> dict[str, Any]:
         | {"python": platform.python_version()},
         "threads": threads,
     }
-
-
-def cpu_info() -> tuple[str, list[str]]:
-    """The CPU's model name and which of :data:`CPU_FEATURES` it has (Linux; elsewhere no features).
-
-    The same "Intel(R) Xeon(R) Processor" name covers CPUs with and without AMX, and int8/bf16
-    figures depend on exactly these instruction sets, so the record names them.
-    """
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())  # the first core's values
-    except OSError:
-        pass  # not Linux: platform.processor() and no feature list
-    flags = set(fields.get("flags", "").split())
-    cpu = fields.get("model name") or platform.processor() or platform.machine()
-    return cpu, [feature for feature in CPU_FEATURES if feature in flags]
 
 
 def print_report(record: dict[str, Any]) -> None:

@@ -34,6 +34,8 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
+from desktop_app.core.cpu import cpu_info
+
 Provider = Literal["auto", "cuda", "cpu"]
 PROVIDER_CHOICES: tuple[str, ...] = ("auto", "cuda", "cpu")
 CUDA_EP = "CUDAExecutionProvider"
@@ -229,7 +231,7 @@ def optimized_cache_path(path: str | os.PathLike[str]) -> Path | None:
     except OSError:
         return None  # unreadable model (ORT reports it) or unwritable cache: open without caching
     where = hashlib.sha256(str(file).encode()).hexdigest()[:12]
-    version = f"{stat.st_mtime_ns}|{stat.st_size}|{ort.__version__}|{platform.machine()}|{_cpu_model()}"
+    version = f"{stat.st_mtime_ns}|{stat.st_size}|{ort.__version__}|{platform.machine()}|{_cpu_key()}"
     return folder / f"{file.stem}.{where}.{hashlib.sha256(version.encode()).hexdigest()[:12]}" / CACHE_MODEL
 
 
@@ -342,14 +344,9 @@ def _remove_entry(item: Path) -> None:
         item.unlink(missing_ok=True)
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "flags")):
-                return line
-    except OSError:
-        return platform.processor()
-    return platform.processor()
+def _cpu_key() -> str:
+    name, features = cpu_info()
+    return f"{name}|{','.join(features)}"
 
 
 def capture_fd2(func: Callable[[], T]) -> tuple[T, str]:
