@@ -148,6 +148,7 @@ def _int8(
             "BatchNormalization -> depthwise 1x1 Conv": rewrites["BatchNormalization"],
             "AveragePool (counting padding) -> depthwise Conv": rewrites["AveragePool"],
             "stride-2 stem Conv -> SpaceToDepth + stride-1 Conv": rewrites["Conv"],
+            "Concat of an earlier Concat's inputs + more -> Concat of its output + more": rewrites["Concat"],
         },
         "fp32_fallback": [f.describe() for f in fallbacks],
         "vs_fp32_onnx": score | {"inputs": "calibration images + verification photos"},

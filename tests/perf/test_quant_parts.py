@@ -1,5 +1,5 @@
 """The int8 tools on hand-built graphs: bias correction, fp32 fallback that ONNX Runtime keeps, the
-weight-sensitivity ranking, and the exact stem rewrite.
+weight-sensitivity ranking, and the exact stem and Concat-chain rewrites.
 
 Run: ``pytest tests/perf/test_quant_parts.py -q``
 """
@@ -157,3 +157,46 @@ def test_stem_rewrite_to_space_to_depth_is_exact(
     after = run_logits(path, batch)
     assert after.shape == before.shape
     assert np.abs(after - before).max() <= 1e-5 * np.abs(before).max()
+
+
+def test_dense_block_concats_are_chained_exactly(tmp_path: Path) -> None:
+    """Each layer's Concat of all features so far reads the previous layer's Concat instead."""
+    inits, nodes, features = [], [], [INPUT_NAME]
+    for layer in range(3):
+        channels = 3 + 2 * layer
+        inits.append(numpy_helper.from_array(RNG.normal(0, 1, (2, channels, 1, 1)).astype(np.float32), f"w{layer}"))
+        source = INPUT_NAME if layer == 0 else f"cat{layer}"
+        nodes.append(helper.make_node("Conv", [source, f"w{layer}"], [f"y{layer}"], name=f"conv{layer}"))
+        features.append(f"y{layer}")
+        nodes.append(helper.make_node("Concat", features, [f"cat{layer + 1}"], name=f"cat{layer + 1}", axis=1))
+    # the same inputs in another order or along another axis are not a prefix to reuse
+    nodes.append(helper.make_node("Concat", [features[1], features[0], "y2"], ["shuffled"], name="shuffled", axis=1))
+    nodes.append(helper.make_node("Concat", [*features[:2], "y2"], ["skip"], name="skip", axis=1))
+    nodes.append(helper.make_node("Concat", ["y0", "y1"], ["pair"], name="pair", axis=1))
+    nodes.append(helper.make_node("Concat", ["y0", "y1", "y2"], ["rows"], name="rows", axis=2))
+    outputs = ["cat3", "shuffled", "skip", "pair", "rows"]
+    graph = helper.make_graph(
+        nodes,
+        "dense_block",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, 4, 4])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs],
+        inits,
+    )
+    path = tmp_path / "block.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9), str(path))
+    batch = {INPUT_NAME: RNG.normal(0, 1, (2, 3, 4, 4)).astype(np.float32)}
+    before = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(outputs, batch)
+    assert rewrite_for_int8(path)["Concat"] == 3
+    concats = {n.name: list(n.input) for n in onnx.load(str(path)).graph.node if n.op_type == "Concat"}
+    assert concats == {
+        "cat1": [INPUT_NAME, "y0"],
+        "cat2": ["cat1", "y1"],
+        "cat3": ["cat2", "y2"],
+        "shuffled": ["y0", INPUT_NAME, "y2"],
+        "skip": ["cat1", "y2"],
+        "pair": ["y0", "y1"],
+        "rows": ["y0", "y1", "y2"],
+    }
+    after = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(outputs, batch)
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(old, new)
