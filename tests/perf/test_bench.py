@@ -93,3 +93,21 @@ def test_compare_counts_top1_agreement() -> None:
     assert result.stable_images == 1 and result.top1_agreement_stable == 1.0  # the flip was on the unstable one
     flipped = compare(reference, got, "x", stable=np.array([False, True]))
     assert flipped.top1_agreement_stable == 0.0
+
+
+def test_the_file_comparison_script_prints_one_row_per_file(
+    fp32_export: ExportResult, int8_export: ExportResult, tmp_path: Path
+) -> None:
+    files = [str(fp32_export.path), str(int8_export.path)]
+    script = [sys.executable, "scripts/bench_onnx_files.py"]
+    command = [*script, *files, "--rounds", "2", "--per-block", "1", "--pause", "0"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split() for line in done.stdout.splitlines() if line.endswith(".onnx")]
+    assert [row[-1] for row in rows] == files
+    assert rows[0][2] == "1.00x" and all(float(row[0]) > 0 and row[2].endswith("x") for row in rows)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    done = subprocess.run([*script, files[0], str(broken)], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode != 0 and f"{broken}: cannot be loaded by ONNX Runtime" in done.stderr
+    assert "Traceback" not in done.stderr
