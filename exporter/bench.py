@@ -276,7 +276,7 @@ def run_bench(
     bf16 = bf16 and torch_native_bf16()
     runners = {BASELINE: _torch_runner(model)} | ({"pytorch-bf16": _torch_runner(model, bf16=True)} if bf16 else {})
     for precision, path in files.items():
-        runners[f"ort-{precision}"] = _ort_runner(path, threads)
+        runners[f"ort-{precision}"] = ort_runner(path, threads)
     ov_info: dict[str, Any] = {}
     if openvino:
         ov_info = _add_openvino(runners, files, threads, photos.shape[1:], batches, bf16)
@@ -373,7 +373,8 @@ def _torch_runner(model: Any, bf16: bool = False) -> Runner:
     return run
 
 
-def _ort_runner(path: Path, threads: int) -> Runner:
+def ort_runner(path: Path, threads: int) -> Runner:
+    """A batch -> logits call of an ORT CPU session on ``path`` with all graph optimisations."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

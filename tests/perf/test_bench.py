@@ -100,7 +100,7 @@ def test_the_file_comparison_script_prints_one_row_per_file(
 ) -> None:
     files = [str(fp32_export.path), str(int8_export.path)]
     script = [sys.executable, "scripts/bench_onnx_files.py"]
-    command = [*script, *files, "--rounds", "2", "--per-block", "1", "--pause", "0"]
+    command = [*script, *files, "--runs", "2", "--warmup", "0"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line.split() for line in done.stdout.splitlines() if line.endswith(".onnx")]
