@@ -2,11 +2,15 @@
 # One entry point for a fresh checkout: set up .venv, then run the app or the whole test suite.
 #
 #   ./dev.sh app [ARGS]    set up, export the default model (fp32 and int8) if missing, launch the desktop app
-#   ./dev.sh test [ARGS]   set up, then ruff, the import contracts and the whole pytest suite (ARGS go to pytest)
+#   ./dev.sh test [ARGS]   set up, then ruff, the import contracts, mypy and the whole pytest suite (ARGS go to pytest)
 #   ./dev.sh setup         only create/refresh .venv (and Qt's system libraries on Debian/Ubuntu)
 #
 # TORCH_SPEC picks the torch build: default "torch==2.13.0" (the CPU wheel on our machines); e.g.
 # TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126" for a CUDA build.
+# PYTHON picks the interpreter a new .venv is made with (default python3; 3.10 or newer). No newer one
+# is preferred: pyproject.toml gives every supported Python a PySide6 that keeps its references
+# (below 6.12 on 3.10/3.11; see tests/desktop_app/test_qt_refcounts.py), and an existing .venv is
+# brought into line by the install below. Delete .venv to start over with another PYTHON.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 PY=.venv/bin/python
@@ -33,12 +37,40 @@ system_packages() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Exit with a clear message unless interpreter $1 runs and is Python 3.10 or newer ($2 says what it is).
+require_python() {
+    local version
+    if ! version=$("$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null); then
+        echo "dev.sh: $2 ($1) does not run; set PYTHON to a Python 3.10 or newer, e.g. PYTHON=python3.12" >&2
+        exit 2
+    fi
+    if ! "$1" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+        echo "dev.sh: $2 ($1) is Python $version; the workbench needs Python 3.10 or newer." >&2
+        echo "dev.sh: set PYTHON to a newer one (e.g. PYTHON=python3.12 ./dev.sh setup), after rm -rf .venv if it exists" >&2
+        exit 2
+    fi
+}
+
 setup() {
-    [ -x "$PY" ] || "${PYTHON:-python3}" -m venv .venv
+    if [ -x "$PY" ]; then
+        require_python "$PY" "the existing .venv"
+    else
+        require_python "${PYTHON:-python3}" "the interpreter for a new .venv"
+        "${PYTHON:-python3}" -m venv .venv
+    fi
     # shellcheck disable=SC2086  # TORCH_SPEC may hold several words (an --index-url)
     "$PY" -m pip install -q --disable-pip-version-check ${TORCH_SPEC:-torch==2.13.0}
+    # -e re-resolves every dependency against pyproject.toml: an installed PySide6 outside its bounds
+    # for this Python (6.12 on 3.11 aborts the window) is replaced by one within them.
     "$PY" -m pip install -q --disable-pip-version-check -e ".[dev]"
     system_packages "${QT_TEST_PACKAGES[@]}"
+    "$PY" - <<'PYTHON'
+import importlib.metadata
+import sys
+
+pyside = importlib.metadata.version("PySide6-Essentials")
+print(f"dev.sh: .venv ready: Python {sys.version.split()[0]} ({sys.executable}), PySide6-Essentials {pyside}")
+PYTHON
 }
 
 case "${1:-}" in
@@ -63,6 +95,7 @@ case "${1:-}" in
         setup
         "$PY" -m ruff check .
         .venv/bin/lint-imports
+        "$PY" -m mypy
         # Both cores by default (pytest-xdist); pass "-n 0" to run in one process.
         QT_QPA_PLATFORM=offscreen "$PY" -m pytest -q -n auto --dist worksteal "${@:2}"
         ;;

@@ -1,7 +1,10 @@
 """Command line of the workbench: the GUI by default, or headless ``classify`` and ``profile`` commands.
 
 The headless commands use only the Qt-free core (no PySide6, no torch), for scripts and CI.
-Exit codes: 0 every image worked, 1 some image failed, 2 bad usage (no or unusable model, bad flag).
+Exit codes: 0 every image worked, 1 some image failed or some path was skipped, 2 bad usage (no or
+unusable model, bad flag). File names are written with ``names.display_path`` everywhere (an
+undecodable byte of a name as ``\\xNN``), so output never fails in a strict UTF-8 (or ASCII) locale,
+and ``--json`` is always valid JSON (no NaN: a model that gives non-finite output is an error line).
 
 Example::
 
@@ -13,20 +16,25 @@ Example::
 from __future__ import annotations
 
 import argparse
+import codecs
+import io
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from desktop_app.core.catalog import ModelChoiceError, choose_model
-from desktop_app.core.classify import FileResult, classify_paths
-from desktop_app.core.imageio import ImageLoadError, iter_image_files, load_image
-from desktop_app.core.paths import ENV_VAR
+from desktop_app.core.catalog import ModelChoiceError, ModelEntry, choose_model
+from desktop_app.core.classify import NON_FINITE_REASON, FileResult, classify_paths
 from desktop_app.core.profiling import ProfileReport, ProfileRow, aggregate, profile_model, to_csv, to_json
 from desktop_app.core.providers import PROVIDER_CHOICES, ModelLoadError, one_line
-from desktop_app.core.session import LoadedModel, ModelEntry, load_model
+from desktop_app.core.runtime import LoadedModel, load_model
+from workbench.atomic import write_text_atomic
+from workbench.imageio import ImageLoadError, PathProblem, find_image_files, load_image
+from workbench.names import display_path, printable
+from workbench.paths import ENV_VAR
 
 PROG = "python -m desktop_app"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -54,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(classify)
     classify.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="classes per image (default: 5)")
     classify.add_argument(
-        "--json", action="store_true", help="one JSON object per line: file, labels, indices, probabilities, provider"
+        "--json",
+        action="store_true",
+        help="one JSON object per line: file, labels, indices, probabilities, provider (or file, error); "
+        "file_bytes_hex as well when the shown file name had to escape bytes; skipped paths come first",
     )
     profile = commands.add_parser(
         "profile",
@@ -117,13 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help")):
         return launch_gui(args_list)
+    escape_unencodable(sys.stdout, sys.stderr)
     args = build_parser().parse_args(args_list)
     try:
         if args.command == "classify":
             return run_classify(args, sys.stdout, sys.stderr)
         return run_profile(args, sys.stdout, sys.stderr)
     except (UsageError, ModelChoiceError, ModelLoadError) as exc:
-        print(f"{PROG} {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {printable(one_line(str(exc)))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -132,6 +144,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `| head`): stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+
+
+def escape_unencodable(*streams: TextIO | None) -> None:
+    """Let ``streams`` write a character their encoding lacks as ``\\xNN`` instead of raising (e.g. a label
+    "café" in an ASCII locale); file names are escaped before they get there, and JSON is pure ASCII then."""
+    for stream in streams:
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def ascii_only(stream: TextIO) -> bool:
+    """Whether JSON for ``stream`` must escape non-ASCII (its encoding is not UTF-8)."""
+    encoding = getattr(stream, "encoding", None)
+    if not encoding:
+        return False  # an in-memory stream holds any text
+    try:
+        return codecs.lookup(encoding).name != "utf-8"
+    except LookupError:
+        return True
 
 
 def launch_gui(argv: list[str]) -> int:
@@ -157,7 +188,7 @@ def _load(args: argparse.Namespace, err: TextIO) -> LoadedModel:
 
 def _warn_about(model: LoadedModel, entry: ModelEntry, provider: str, err: TextIO) -> None:
     for notice in entry.notices:
-        print(f"note: {entry.path.name}: {notice}", file=err)
+        print(f"note: {display_path(entry.path.name)}: {printable(notice)}", file=err)
     if model.fallback_reason and provider == "cuda":
         print(
             f"warning: CUDA was requested but did not start; running on {model.provider_label}: "
@@ -165,38 +196,84 @@ def _warn_about(model: LoadedModel, entry: ModelEntry, provider: str, err: TextI
             file=err,
         )
     if model.golden is not None and not model.golden.passed:
-        print(f"warning: {entry.path.name}: {model.golden.message}", file=err)
+        print(f"warning: {display_path(entry.path.name)}: {printable(model.golden.message)}", file=err)
 
 
 def run_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    try:
-        files = iter_image_files(args.paths)
-    except OSError as exc:
-        raise UsageError(f"cannot list {exc.filename or 'a folder'}: {exc.strerror or exc}") from exc
-    if not files:
-        raise UsageError(f"no image files found in {', '.join(args.paths)}")
-    model = _load(args, err)
+    """Classify every image under ``args.paths``; a skipped path or a failed image is one error, the rest go on."""
+    found = find_image_files(args.paths)
+    if not found.files and not found.problems:
+        raise UsageError(f"no image files found in {', '.join(display_path(p) for p in args.paths)}")
+    model = _load(args, err) if found.files else None
+    if model is not None and not args.json:
+        print(
+            f"model: {printable(model.entry.name)} ({display_path(model.entry.path.name)}) on {model.provider_label}",
+            file=out,
+        )
+    as_ascii = ascii_only(out)
+    for problem in found.problems:
+        _print_problem(problem, args.json, as_ascii, out, err)
+    failed = _classify_files(model, found.files, args, out, err) if model is not None else 0
     if not args.json:
-        print(f"model: {model.entry.name} ({model.entry.path.name}) on {model.provider_label}", file=out)
+        total, skipped = len(found.files), len(found.problems)
+        print(
+            f"{total - failed} of {total} images classified, {failed} failed"
+            + (f", {skipped} paths skipped" if skipped else ""),
+            file=err,
+        )
+    return EXIT_FAILED if failed or found.problems else EXIT_OK
+
+
+def _classify_files(
+    model: LoadedModel, files: Sequence[Path], args: argparse.Namespace, out: TextIO, err: TextIO
+) -> int:
+    """Classify and print ``files`` one by one (a line, or a JSON object, each); returns how many failed."""
+    as_ascii = ascii_only(out)
     failed = 0
     for result in classify_paths(model, files, args.top_k):
+        result = finite_or_error(result)
         failed += not result.ok
         if args.json:
-            print(json.dumps(_result_json(result, model), ensure_ascii=False), file=out, flush=True)
+            print(json_line(_result_json(result, model), as_ascii), file=out, flush=True)
         else:
             _print_result(result, out, err)
-    if not args.json:
-        print(f"{len(files) - failed} of {len(files)} images classified, {failed} failed", file=err)
-    return EXIT_FAILED if failed else EXIT_OK
+    return failed
+
+
+def finite_or_error(result: FileResult) -> FileResult:
+    """``result``, or an error result when its probabilities are not all finite (never printed as NaN)."""
+    if result.prediction is None or all(math.isfinite(p) for p in result.prediction.probabilities):
+        return result
+    return FileResult(path=result.path, error=f"{display_path(result.path)}: {NON_FINITE_REASON}")
+
+
+def json_line(record: dict[str, object], as_ascii: bool) -> str:
+    """One line of strict JSON (NaN and infinity refused: ``ValueError``)."""
+    return json.dumps(record, ensure_ascii=as_ascii, allow_nan=False)
+
+
+def _file_fields(path: Path) -> dict[str, object]:
+    """``file`` as shown everywhere, plus the exact bytes in hex when the shown name had to escape some."""
+    shown = display_path(path)
+    if shown == os.fspath(path):
+        return {"file": shown}
+    return {"file": shown, "file_bytes_hex": os.fsencode(path).hex()}
+
+
+def _print_problem(problem: PathProblem, as_json: bool, as_ascii: bool, out: TextIO, err: TextIO) -> None:
+    if as_json:
+        print(json_line({**_file_fields(problem.path), "error": str(problem)}, as_ascii), file=out, flush=True)
+    else:
+        print(f"error: {problem}", file=err, flush=True)
 
 
 def _result_json(result: FileResult, model: LoadedModel) -> dict[str, object]:
     if result.prediction is None:
-        return {"file": str(result.path), "error": result.error}
+        return {**_file_fields(result.path), "error": result.error}
     prediction = result.prediction
     return {
-        "file": str(result.path),
-        "labels": list(prediction.labels),
+        **_file_fields(result.path),
+        "labels": [printable(label) for label in prediction.labels],
         "indices": list(prediction.indices),
         "probabilities": [round(p, 6) for p in prediction.probabilities],
         "provider": model.providers[0] if model.providers else None,
@@ -208,19 +285,19 @@ def _print_result(result: FileResult, out: TextIO, err: TextIO) -> None:
         out.flush()
         print(f"error: {result.error}", file=err, flush=True)
         return
-    print(str(result.path), file=out)
+    print(display_path(result.path), file=out)
     prediction = result.prediction
     for rank, (index, label, probability) in enumerate(
         zip(prediction.indices, prediction.labels, prediction.probabilities, strict=True), start=1
     ):
-        print(f"  {rank}. {100 * probability:6.2f}%  {label}  [{index}]", file=out)
+        print(f"  {rank}. {100 * probability:6.2f}%  {printable(label)}  [{index}]", file=out)
     out.flush()
 
 
 def run_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     entry = choose_model(args.model, args.models_dir)
     if entry.preprocess is None:
-        raise UsageError(f"{entry.path.name}: model has no preprocessing")
+        raise UsageError(f"{display_path(entry.path.name)}: model has no preprocessing")
     try:
         image = load_image(args.image, min_side=entry.preprocess.resize)
     except ImageLoadError as exc:
@@ -228,17 +305,22 @@ def run_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_FAILED
     report = profile_model(entry, image, provider=args.provider, runs=args.runs, warmup=args.warmup)
     for notice in entry.notices:
-        print(f"note: {entry.path.name}: {notice}", file=err)
+        print(f"note: {display_path(entry.path.name)}: {printable(notice)}", file=err)
     if report.fallback_reason and args.provider == "cuda":
         print(f"warning: CUDA was requested but did not start: {report.fallback_reason}", file=err)
     rows = aggregate(report, args.depth)
     if args.csv is not None:
         try:
-            args.csv.write_text(to_csv(rows), encoding="utf-8")
+            write_text_atomic(args.csv, to_csv(rows))  # a temporary file renamed into place: never half a CSV
         except OSError as exc:
-            raise UsageError(f"{args.csv}: cannot write CSV ({exc.strerror or exc})") from exc
+            raise UsageError(f"{display_path(args.csv)}: cannot write CSV ({exc.strerror or exc})") from exc
     if args.json:
-        print(to_json(report, rows), file=out)
+        try:
+            text = to_json(report, rows, ensure_ascii=ascii_only(out))
+        except ValueError as exc:  # allow_nan=False: a non-finite timing is refused, never written as NaN
+            print(f"error: {printable(report.model)}: the profile holds non-finite numbers ({exc})", file=err)
+            return EXIT_FAILED
+        print(text, file=out)
     else:
         print_profile(report, rows, out)
     return EXIT_OK
@@ -246,13 +328,15 @@ def run_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def print_profile(report: ProfileReport, rows: Sequence[ProfileRow], out: TextIO) -> None:
     """The per-layer table plus the totals (sum of layer times vs measured wall time, first run)."""
-    width = max([len("module"), *(len(r.module) for r in rows)])
-    ops = max([len("op types"), *(len(r.op_types) for r in rows)])
-    print(f"model: {report.model} on {', '.join(report.providers)}", file=out)
+    modules = [printable(r.module) for r in rows]
+    op_types = [printable(r.op_types) for r in rows]
+    width = max([len("module"), *map(len, modules)])
+    ops = max([len("op types"), *map(len, op_types)])
+    print(f"model: {printable(report.model)} on {', '.join(report.providers)}", file=out)
     print(f"{'module':<{width}}  {'op types':<{ops}}  provider  median ms  share %  first run ms", file=out)
-    for r in rows:
+    for r, module, op in zip(rows, modules, op_types, strict=True):
         print(
-            f"{r.module:<{width}}  {r.op_types:<{ops}}  {r.provider:<8}  {r.median_ms:9.3f}  {r.share:7.1f}"
+            f"{module:<{width}}  {op:<{ops}}  {r.provider:<8}  {r.median_ms:9.3f}  {r.share:7.1f}"
             f"  {r.first_run_ms:12.3f}",
             file=out,
         )

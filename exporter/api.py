@@ -2,8 +2,11 @@
 
 :func:`export_model` resolves the weights, traces the model, records labels, preprocessing,
 provenance, the node -> module map and a golden self-test in the file's metadata, checks it
-with ``onnx.checker`` (full check) and against PyTorch, and only then renames the temporary
-file into place. Every failure raises :class:`~exporter.errors.ExporterError`.
+with ``onnx.checker`` (full check) and against PyTorch, and only then moves the temporary
+file into place: without ``force`` the final name is created exclusively (a hard link), so of two
+exports racing for one name the second fails instead of overwriting the first. Temporary files of
+killed exports (``.<name>.<pid>@<host>.<random>.onnx.tmp``) are removed by the next export into the
+folder. Every failure raises :class:`~exporter.errors.ExporterError`.
 
 Example::
 
@@ -28,9 +31,6 @@ from typing import TextIO, TypeVar
 import onnx
 
 import models
-from desktop_app.core.contract import PRECISIONS, Golden, ModelCard, NodeMap
-from desktop_app.core.paths import models_dir
-from desktop_app.core.preprocess import Preprocess
 from exporter.errors import ExporterError, VerificationError
 from exporter.interrupt import checkpoint
 from exporter.onnx_build import DEFAULT_OPSET, build_node_map, conv_feeding_norms, export_graph, strip_node_metadata
@@ -43,8 +43,17 @@ from exporter.verify import (
     verify,
 )
 from exporter.weights import ResolvedWeights, resolve_weights
+from workbench.atomic import owner_tag, remove_stale_temps, temp_pattern
+from workbench.contract import PRECISIONS, Golden, ModelCard, NodeMap
+from workbench.paths import dir_problem, models_dir
+from workbench.preprocess import Preprocess
 
 DEFAULT_MODEL = "efficientnet_lite0"
+TEMP_SUFFIX = ".onnx.tmp"
+# _write_checked's temporary files: .<target stem>.<pid>@<host>.<random>.onnx.tmp
+EXPORT_TEMP = temp_pattern(r"\.(?P<name>.+?)\.", TEMP_SUFFIX)
+# os.link failing for these means the file system has no hard links (FAT, some network shares).
+_NO_HARD_LINKS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
 Checked = TypeVar("Checked", Verification, LoweredVerification)
 
 
@@ -88,7 +97,9 @@ def export_model(
         raise ExporterError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
     if calibration is not None and precision != "int8":
         raise ExporterError(f"--calibration {calibration}: only used with --precision int8")
-    folder = _writable_dir(models_dir(out_dir))
+    folder = writable_dir(models_dir(out_dir))
+    for note in remove_stale_temps(folder, EXPORT_TEMP).notes():
+        log(note)
     resolved = resolve_weights(name, weights, labels=labels, num_classes=num_classes, progress=progress)
     spec = models.get_spec(name)
     if image_size is not None and image_size < spec.min_size[0]:
@@ -99,8 +110,8 @@ def export_model(
     preprocess = Preprocess.from_dict(
         spec.preprocess_dict() | {"resize": round(crop * spec.resize_size / native), "crop": [crop, crop]}
     )
-    target = folder / output_name(name, resolved.label_set, resolved.tag, precision, size)
-    if target.exists() and not force:
+    target = inside(folder, output_name(name, resolved.label_set, resolved.tag, precision, size))
+    if os.path.lexists(target) and not force:
         raise ExporterError(f"{target}: already exists (use --force to overwrite)")
     log(f"exporting {name} ({resolved.weights['source']} weights) at {crop}x{crop} ...")
     proto = export_graph(resolved.model, (crop, crop), opset)
@@ -118,10 +129,10 @@ def export_model(
         proto, card = lowered.proto, lowered.card
         checkpoint()
         _stamp(proto, card)
-        _write_checked(proto, target, lowered.check)
+        _write_checked(proto, target, lowered.check, force)
         return ExportResult(target, card, lowered.verification, time.perf_counter() - started)
     _stamp(proto, card)
-    verification = _write_checked(proto, target, lambda tmp: verify(tmp, resolved.model, photos, golden))
+    verification = _write_checked(proto, target, lambda tmp: verify(tmp, resolved.model, photos, golden), force)
     log(verification.summary())
     return ExportResult(target, card, verification, time.perf_counter() - started)
 
@@ -174,9 +185,23 @@ def _stamp(proto: onnx.ModelProto, card: ModelCard) -> None:
     proto.doc_string = f"{card.display_name}. Metadata contract: workbench.* keys, see docs/onnx-metadata.md."
 
 
-def _write_checked(proto: onnx.ModelProto, target: Path, check: Callable[[Path], Checked]) -> Checked:
-    """Write to a temp file beside ``target``, check and verify it, then rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".onnx.tmp")
+def inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refusing a ``name`` that is not one plain file name (it must not leave ``folder``)."""
+    separators = {os.sep, os.altsep or os.sep, "\0"}
+    if name in ("", ".", "..") or any(sep in name for sep in separators) or Path(name).name != name:
+        raise ExporterError(f"{name!r}: not a plain file name; refusing to write outside {folder}")
+    return folder / name
+
+
+def _write_checked(
+    proto: onnx.ModelProto, target: Path, check: Callable[[Path], Checked], force: bool = False
+) -> Checked:
+    """Write to a temp file beside ``target``, check and verify it, then move it into place (see :func:`_publish`)."""
+    prefix = f".{target.stem}.{owner_tag()}."
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=TEMP_SUFFIX)
+    except OSError as exc:  # e.g. ENAMETOOLONG, or the folder made read-only since it was checked
+        raise ExporterError(f"{target}: cannot create a temporary file beside it ({exc.strerror or exc})") from exc
     tmp = Path(tmp_name)
     try:
         try:
@@ -198,10 +223,35 @@ def _write_checked(proto: onnx.ModelProto, target: Path, check: Callable[[Path],
             raise VerificationError(f"{target.name}: verification failed, file not kept. {result.summary()}")
         _make_readable(tmp)
         checkpoint()  # a Ctrl+C pressed during the checks: the temp file is removed, nothing is renamed
-        os.replace(tmp, target)
+        _publish(tmp, target, force)
         return result
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, target: Path, force: bool) -> None:
+    """Give the checked ``tmp`` its final name: replace with ``force``, else create it exclusively.
+
+    ``os.link`` fails with FileExistsError when another export (or anyone) created ``target`` since the
+    first check; where the file system has no hard links, an ``O_EXCL`` placeholder claims the name.
+    """
+    try:
+        if force:
+            os.replace(tmp, target)
+            return
+        try:
+            os.link(tmp, target)
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) or exc.errno not in _NO_HARD_LINKS:
+                raise
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            os.replace(tmp, target)
+    except FileExistsError as exc:
+        raise ExporterError(
+            f"{target}: already exists, created while this export ran (another export?); use --force to overwrite"
+        ) from exc
+    except OSError as exc:
+        raise ExporterError(f"{target}: cannot move the checked model into place ({exc.strerror or exc})") from exc
 
 
 def _make_readable(path: Path) -> None:
@@ -211,13 +261,18 @@ def _make_readable(path: Path) -> None:
     path.chmod(0o666 & ~umask)
 
 
-def _writable_dir(folder: Path) -> Path:
+def writable_dir(folder: Path, role: str = "output directory") -> Path:
+    """Create ``folder`` (and parents) and check it takes files; else an error saying what the path is."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise ExporterError(f"{folder}: output directory is not writable ({exc.strerror or exc})") from exc
+        problem = dir_problem(folder)
+        if problem is not None:  # e.g. "output directory /m is a symlink to /gone, which does not exist"
+            about_itself = problem.startswith(f"{os.path.abspath(folder)} ")
+            raise ExporterError(f"{role} {problem}" if about_itself else f"{role} {folder}: {problem}") from exc
+        raise ExporterError(f"{folder}: {role} is not writable ({exc.strerror or exc})") from exc
     return folder
 
 

@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from desktop_app.core.atomic import write_text_atomic
-from desktop_app.core.cpu import cpu_info
 from exporter.errors import ExporterError
+from workbench.atomic import write_text_atomic
+from workbench.contract import ContractError, ModelCard
+from workbench.cpu import cpu_info
+from workbench.modelfile import ModelFileError, read_graph_info
 
 Runner = Callable[[np.ndarray], np.ndarray]
 BASELINE = "pytorch-fp32"
@@ -61,7 +63,7 @@ class Accuracy:
     top1_agreement_stable: float  # agreement on those
 
 
-def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmark PyTorch vs ONNX Runtime fp32/int8 (and OpenVINO) in one run")
     bench.add_argument("--model", required=True, metavar="NAME", help="architecture, e.g. resnet50")
     bench.add_argument(
@@ -182,7 +184,7 @@ def compare(reference: np.ndarray, got: np.ndarray, variant: str, stable: np.nda
     same = reference.argmax(1) == got.argmax(1)
     return Accuracy(
         variant=variant,
-        images=score["images"],
+        images=int(score["images"]),
         top1_agreement=score["top1_agreement"],
         max_abs_diff=float(diff.max()),
         max_rel_diff=score["max_rel_diff"],
@@ -336,10 +338,9 @@ def _files_and_model(
 ) -> tuple[dict[str, Path], Any, Any]:
     """The fp32 and int8 files (exported when missing), the PyTorch model and the preprocessing."""
     import models
-    from desktop_app.core.paths import models_dir
-    from desktop_app.core.session import inspect_model
     from exporter.api import export_model, output_name
     from exporter.weights import resolve_weights
+    from workbench.paths import models_dir
 
     resolved = resolve_weights(name, weights, progress=False)
     size = image_size if image_size != models.get_spec(name).crop_size else None
@@ -350,10 +351,13 @@ def _files_and_model(
             print(f"exporting {target.name} ...", flush=True)
             export_model(name, weights, folder, image_size=image_size, progress=False, precision=precision)
         files[precision] = target
-    entry = inspect_model(files["fp32"])
-    if entry.preprocess is None:
-        raise ExporterError(f"{files['fp32']}: {entry.error}")
-    return files, resolved.model, entry.preprocess
+    try:
+        card = ModelCard.from_metadata(read_graph_info(files["fp32"]).metadata)
+    except (ModelFileError, ContractError) as exc:
+        raise ExporterError(str(exc)) from exc
+    if card is None:
+        raise ExporterError(f"{files['fp32']}: no workbench metadata (not made by this exporter?)")
+    return files, resolved.model, card.preprocess
 
 
 def torch_native_bf16() -> bool:

@@ -19,9 +19,7 @@ import sys
 from collections.abc import Sequence
 
 import models
-from desktop_app.core.contract import PRECISIONS
-from desktop_app.core.paths import ENV_VAR, models_dir
-from exporter.api import DEFAULT_MODEL, describe, export_model, output_name
+from exporter.api import DEFAULT_MODEL, describe, export_model, inside, output_name
 from exporter.bench import add_bench_parser, cmd_bench
 from exporter.errors import ExporterError
 from exporter.hub import cached_checkpoint
@@ -29,6 +27,8 @@ from exporter.interrupt import DeferredInterrupt
 from exporter.onnx_build import DEFAULT_OPSET
 from exporter.quantize import METHODS as CALIBRATION_METHODS
 from exporter.train.cli import add_train_parser, run_train
+from workbench.contract import PRECISIONS
+from workbench.paths import ENV_VAR, dir_problem, models_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +99,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{name:20} {spec.num_params / 1e6:8.1f}M {spec.gmacs:6.2f} {spec.crop_size:>4}x{spec.crop_size:<4} "
             f"{spec.label_set:12} {_availability(spec, exported)}"
         )
-    print(f"\nmodels directory: {folder}")
+    problem = None if folder.is_dir() else dir_problem(folder)
+    print(f"\nmodels directory: {folder}" + (f" (unusable: {problem})" if problem else ""))
     return 0
 
 
@@ -130,8 +131,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.force and args.skip_existing:
         raise ExporterError("--force and --skip-existing contradict each other")
     if args.skip_existing and weights in ("imagenet", "random") and name in models.list_models():
-        label_set = args.labels or models.get_spec(name).label_set
-        target = models_dir(args.out) / output_name(name, label_set, weights, args.precision, args.image_size)
+        label_set = models.get_spec(name).label_set
+        if weights == "random" and args.labels:  # a label set by name, else a file: "custom"
+            label_set = args.labels if args.labels in models.LABEL_SETS else "custom"
+        size = args.image_size if args.image_size != models.get_spec(name).crop_size else None
+        target = inside(models_dir(args.out), output_name(name, label_set, weights, args.precision, size))
         if target.exists():
             print(f"{target} already exists; nothing to do")
             return 0

@@ -3,7 +3,9 @@
 Files live where ``torch.hub`` keeps them: ``$TORCH_HOME/hub/checkpoints/<file name>`` (default
 ``~/.cache/torch``). torchvision's file names end in the first hex digits of the file's sha256.
 As in ``torch.hub``, a download whose hash does not start with them is rejected; a file already in
-the cache is used as it is, and whether its hash matches the official one is recorded.
+the cache is used as it is, and whether its hash matches the official one is recorded. A download
+goes to ``<file name>.<pid>@<host>.<random>.part`` first; the parts of killed downloads of that file
+are removed when it is downloaded again.
 
 Example::
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import tempfile
 import urllib.error
@@ -23,6 +26,7 @@ from pathlib import Path
 import torch
 
 from exporter.errors import ExporterError
+from workbench.atomic import owner_tag, remove_stale_temps, temp_pattern
 
 _CHUNK = 1 << 20
 
@@ -71,7 +75,9 @@ def _download(url: str, target: Path, prefix: str | None, progress: bool) -> Non
     hint = f"download {url} on a machine with internet access and put it at {target}"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+        for note in remove_stale_temps(target.parent, temp_pattern(re.escape(target.name) + r"\.", ".part")).notes():
+            print(note, file=sys.stderr)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f"{target.name}.{owner_tag()}.", suffix=".part")
     except OSError as exc:
         raise ExporterError(f"{target.parent}: cannot write to the checkpoint cache ({exc.strerror})") from exc
     tmp = Path(tmp_name)

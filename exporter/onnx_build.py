@@ -24,8 +24,8 @@ import onnx
 import torch
 from torch import nn
 
-from desktop_app.core.contract import INPUT_NAME, OUTPUT_NAME, NodeMap
 from exporter.errors import ExporterError
+from workbench.contract import INPUT_NAME, OUTPUT_NAME, NodeMap
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 17

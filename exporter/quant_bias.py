@@ -107,7 +107,9 @@ def _dequantize(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto], shape:
     """The float weights a DequantizeLinear of an initializer produces (per-tensor or per-channel)."""
     values = numpy_helper.to_array(inits[node.input[0]]).astype(np.float32)
     scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
-    zero = numpy_helper.to_array(inits[node.input[2]]).astype(np.float32) if len(node.input) > 2 else np.zeros(1)
+    zero: np.ndarray = (
+        numpy_helper.to_array(inits[node.input[2]]).astype(np.float32) if len(node.input) > 2 else np.zeros(1)
+    )
     axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
     if scale.ndim == 1 and scale.size > 1:
         view = [1] * values.ndim

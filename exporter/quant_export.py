@@ -21,9 +21,6 @@ from typing import Any
 import numpy as np
 import onnx
 
-from desktop_app.core.contract import ModelCard, NodeMap, golden_input
-from desktop_app.core.imageio import load_image
-from desktop_app.core.preprocess import Preprocess, preprocess_batch
 from exporter.errors import VerificationError
 from exporter.interrupt import checkpoint
 from exporter.quant_debug import lower_int8
@@ -48,6 +45,9 @@ from exporter.verify import (
     verify_lowered,
 )
 from exporter.weights import ResolvedWeights
+from workbench.contract import ModelCard, NodeMap, golden_input
+from workbench.imageio import load_image
+from workbench.preprocess import Preprocess, preprocess_batch
 
 _TOKEN = re.compile(r"(_token_\d+)+$")
 _QDQ_SUFFIXES = ("_QuantizeLinear_Output", "_DequantizeLinear_Output", "_QuantizeLinear", "_DequantizeLinear")
@@ -88,7 +88,7 @@ def lower(
 ) -> Lowered:
     """fp32 ``proto`` -> verified int8/fp16 model with its card; raises VerificationError when it fails."""
     inputs, n_photos = verification_inputs(card.preprocess, crop)
-    with scratch_dir() as folder:
+    with scratch_dir(log) as folder:
         scratch = Path(folder)
         fp32 = scratch / "fp32.onnx"
         onnx.save(proto, str(fp32))

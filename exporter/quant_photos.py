@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from desktop_app.core.imageio import load_image
-from desktop_app.core.preprocess import Preprocess, preprocess_batch
+from workbench.imageio import load_image
+from workbench.preprocess import Preprocess, preprocess_batch
 
 _SKIMAGE = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "rocket.jpg")
 _SKIMAGE_EXTRA = ("hubble_deep_field.jpg",)

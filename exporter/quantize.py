@@ -36,14 +36,18 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from PIL import Image, ImageOps
 
-from desktop_app.core.contract import INPUT_NAME
-from desktop_app.core.imageio import ImageLoadError, iter_image_files, load_image
-from desktop_app.core.preprocess import Preprocess, preprocess_batch
 from exporter.errors import ExporterError
 from exporter.quant_bias import correct_bias, layer_input_means
 from exporter.quant_keep import keep_float
+from workbench.atomic import owner_tag, remove_stale_temps, temp_pattern
+from workbench.contract import INPUT_NAME
+from workbench.imageio import ImageLoadError, iter_image_files, load_image
+from workbench.preprocess import Preprocess, preprocess_batch
 
 CALIBRATION_LIMIT = 64
+SCRATCH_PREFIX = "cnn-quant-"
+SCRATCH_TEMP = temp_pattern(SCRATCH_PREFIX, "")
+Progress = Callable[[str], None]
 CALIBRATION_BATCH = 8
 DEFAULT_CALIBRATION = "shipped photos (exporter/data/photos) + deterministic crops/flips"
 # Quantized in int8. Concat, pooling, Add and Mul are listed so Inception/DenseNet stay int8 between convs.
@@ -129,8 +133,8 @@ def calibration_set(folder: Path | None, preprocess: Preprocess, limit: int = CA
     if folder is None:
         from exporter.verify import photo_paths
 
-        images = [a for p in photo_paths() for a in augmentations(load_image(p))]
-        return Calibration(preprocess_batch(images, preprocess), DEFAULT_CALIBRATION, len(photo_paths()))
+        shipped = [a for p in photo_paths() for a in augmentations(load_image(p))]
+        return Calibration(preprocess_batch(shipped, preprocess), DEFAULT_CALIBRATION, len(photo_paths()))
     if not folder.is_dir():
         raise ExporterError(f"--calibration {folder}: not a folder")
     try:
@@ -289,12 +293,17 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def scratch_dir() -> Iterator[str]:
-    """A temporary folder for intermediate models, removed on exit.
+def scratch_dir(log: Progress | None = None) -> Iterator[str]:
+    """A temporary folder for intermediate models (``cnn-quant-<pid>@<host>.<random>``), removed on exit.
 
-    A full disk while writing there (ENOSPC, EFBIG, EDQUOT) becomes an ExporterError naming the folder.
+    Stale ones that killed exports left behind (their process gone, or a day old) are removed first,
+    with a note to ``log``. A full disk while writing there (ENOSPC, EFBIG, EDQUOT) becomes an
+    ExporterError naming the folder.
     """
-    with tempfile.TemporaryDirectory(prefix="cnn-quant-") as folder:
+    cleanup = remove_stale_temps(Path(tempfile.gettempdir()), SCRATCH_TEMP, directories=True)
+    for note in cleanup.notes():
+        (log or print)(note)
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{owner_tag()}.") as folder:
         try:
             yield folder
         except OSError as exc:
@@ -304,6 +313,3 @@ def scratch_dir() -> Iterator[str]:
                 f"{folder}: disk full while writing intermediate models ({exc.strerror}); "
                 "TMPDIR can point to a folder with more space"
             ) from exc
-
-
-Progress = Callable[[str], None]

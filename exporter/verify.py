@@ -20,17 +20,17 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from desktop_app.core.contract import INPUT_NAME, Golden, golden_input
-from desktop_app.core.imageio import load_image
-from desktop_app.core.preprocess import Preprocess, preprocess_batch
 from exporter.errors import ExporterError
+from workbench.contract import INPUT_NAME, Golden, golden_input
+from workbench.imageio import load_image
+from workbench.preprocess import Preprocess, preprocess_batch
 
 RELATIVE_TOLERANCE = 1e-3
 
 
 def photo_paths() -> list[Path]:
     """The real photos every export is checked on."""
-    folder = resources.files("exporter").joinpath("data", "photos")
+    folder = resources.files("exporter").joinpath("data").joinpath("photos")
     return sorted(Path(str(p)) for p in folder.iterdir() if str(p).endswith(".png"))
 
 

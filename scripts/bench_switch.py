@@ -1,6 +1,6 @@
 """Model switching: first load of a file vs switching back to it (in-process cache and a fresh process).
 
-Each measurement is a load as the app does it (:func:`desktop_app.core.session.load_model`: session
+Each measurement is a load as the app does it (:func:`desktop_app.core.runtime.load_model`: session
 creation plus the golden self-test run). In ONE run it times, for one ONNX file:
 
 * ``first``: a fresh process, empty optimized-model cache (ONNX Runtime optimises the graph and saves it);
@@ -26,7 +26,8 @@ from pathlib import Path
 _CHILD = """
 import sys, time
 start = time.perf_counter()
-from desktop_app.core.session import inspect_model, load_model
+from desktop_app.core.catalog import inspect_model
+from desktop_app.core.runtime import load_model
 imported = time.perf_counter()
 model = load_model(inspect_model(sys.argv[1]), sys.argv[2])
 done = time.perf_counter()
@@ -45,7 +46,8 @@ def fresh_process_load(model_file: Path, cache: Path, provider: str) -> tuple[fl
 
 def switch_back(model_file: Path, other: Path, provider: str) -> tuple[float, float]:
     """(first load, switching back after another model) inside one process with the app's SessionCache."""
-    from desktop_app.core.session import SessionCache, inspect_model
+    from desktop_app.core.catalog import inspect_model
+    from desktop_app.core.runtime import SessionCache
 
     cache = SessionCache()
     start = time.perf_counter()

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+import PySide6  # noqa: E402
 from PIL import Image, ImageEnhance  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
@@ -47,10 +48,12 @@ def make_photos(folder: Path, count: int) -> list[Path]:
 def drop(window: MainWindow, path: Path) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    pos = QPointF(QPoint(window.width() // 2, window.height() // 2))
+    point = QPoint(window.width() // 2, window.height() // 2)
     buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    for event_type in (QDragEnterEvent, QDropEvent):
-        QApplication.sendEvent(window, event_type(pos, Qt.DropAction.CopyAction, mime, buttons, modifiers))
+    # PySide6 6.11's QDragEnterEvent takes a QPoint only; 6.12 deprecates that form for QPointF.
+    enter_pos = QPointF(point) if PySide6.__version_info__ >= (6, 12) else point
+    QApplication.sendEvent(window, QDragEnterEvent(enter_pos, Qt.DropAction.CopyAction, mime, buttons, modifiers))
+    QApplication.sendEvent(window, QDropEvent(QPointF(point), Qt.DropAction.CopyAction, mime, buttons, modifiers))
 
 
 def main() -> int:

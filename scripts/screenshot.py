@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             window.timing.profile(args.runs)
             wait_for(window.timing.profiled, args.timeout, "profiling", window.timing.profileFailed)
             panel = window.timing_panel
-            panel.depth.setCurrentIndex(max(0, panel.depth.findData(args.depth)))
+            panel.depth_combo.setCurrentIndex(max(0, panel.depth_combo.findData(args.depth)))
         window.tabs.setCurrentIndex(TABS[args.tab])
         app.processEvents()
         out = Path(args.out)

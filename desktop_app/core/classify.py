@@ -3,11 +3,12 @@
 :func:`classify_images` takes decoded Pillow images; :func:`classify_paths` decodes files in a small
 thread pool (large JPEGs at reduced size), feeds the model in batches and yields one
 :class:`FileResult` per file in input order, the first as soon as it is ready. A file that cannot be
-decoded yields a result with ``error`` set; the others still classify.
+decoded, or for which the model gives NaN or infinite logits, yields a result with ``error`` set (file
+names in it shown with ``names.display_path``); the others still classify.
 
 Example::
 
-    python -c "from desktop_app.core.session import inspect_model, load_model; \\
+    python -c "from desktop_app.core.catalog import inspect_model; from desktop_app.core.runtime import load_model; \\
 from desktop_app.core.classify import classify_paths; m = load_model(inspect_model('model.onnx'), 'cpu'); \\
 print([r.prediction.labels[0] if r.prediction else r.error for r in classify_paths(m, ['cat.jpg'])])"
 """
@@ -24,16 +25,32 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from desktop_app.core.imageio import ImageLoadError, load_image
-from desktop_app.core.preprocess import Preprocess, preprocess_batch, preprocess_image
 from desktop_app.core.providers import ORT_ERRORS, one_line
-from desktop_app.core.session import LoadedModel
+from desktop_app.core.runtime import LoadedModel
+from workbench.imageio import ImageLoadError, load_image
+from workbench.names import display_path
+from workbench.preprocess import Preprocess, preprocess_batch, preprocess_image
 
-__all__ = ["FileResult", "Prediction", "classify_images", "classify_paths", "predict_from_logits", "softmax"]
+__all__ = [
+    "NON_FINITE_REASON",
+    "FileResult",
+    "NonFiniteOutputError",
+    "Prediction",
+    "classify_images",
+    "classify_paths",
+    "finite_rows",
+    "predict_from_logits",
+    "softmax",
+]
 
 DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_WORKERS = 2
+NON_FINITE_REASON = "model gave non-finite output (NaN or infinity), no prediction"
+
+
+class NonFiniteOutputError(ValueError):
+    """The model's logits for an image hold NaN or infinity, so there are no probabilities to report."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +84,29 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def predict_from_logits(logits: np.ndarray, labels: Sequence[str], top_k: int = DEFAULT_TOP_K) -> list[Prediction]:
-    """One :class:`Prediction` per row of ``logits`` (ties keep the lower class index first)."""
+    """One :class:`Prediction` per row of ``logits`` (ties keep the lower class index first).
+
+    Raises:
+        NonFiniteOutputError: a row holds NaN or infinity (the message says which rows).
+        ValueError: ``top_k`` < 1.
+    """
+    rows = np.atleast_2d(logits)
+    finite = finite_rows(rows)
+    if not finite.all():
+        bad = ", ".join(str(i) for i in np.flatnonzero(~finite)[:10])
+        raise NonFiniteOutputError(f"{NON_FINITE_REASON} (batch rows {bad})")
+    return _predictions(rows, labels, top_k)
+
+
+def finite_rows(logits: np.ndarray) -> np.ndarray:
+    """A bool per row of 2-D ``logits``: True when every value in it is finite."""
+    return np.isfinite(logits).reshape(len(logits), -1).all(axis=1)
+
+
+def _predictions(rows: np.ndarray, labels: Sequence[str], top_k: int) -> list[Prediction]:
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
-    probabilities = softmax(np.atleast_2d(logits))
+    probabilities = softmax(rows)
     k = min(top_k, probabilities.shape[1])
     predictions = []
     for row in probabilities:
@@ -162,15 +198,23 @@ def _next_batch(
 def _run_ready(
     model: LoadedModel, ready: list[tuple[int, Path, np.ndarray]], top_k: int
 ) -> list[tuple[int, FileResult]]:
+    """Run one batch; an image whose logits are not finite gets an error, the rest their predictions."""
     batch = np.stack([array for _, _, array in ready])
     try:
-        predictions = predict_from_logits(model.run(batch), model.entry.labels, top_k)
+        logits = np.atleast_2d(model.run(batch))
     except ORT_ERRORS as exc:
         reason = f"inference failed ({one_line(str(exc))})"
-        return [(slot, FileResult(path=path, error=f"{path}: {reason}")) for slot, path, _ in ready]
+        return [(slot, FileResult(path=path, error=f"{display_path(path)}: {reason}")) for slot, path, _ in ready]
+    finite = finite_rows(logits)
+    predictions = iter(_predictions(logits[finite], model.entry.labels, top_k))
     return [
-        (slot, FileResult(path=path, prediction=prediction))
-        for (slot, path, _), prediction in zip(ready, predictions, strict=True)
+        (
+            slot,
+            FileResult(path=path, prediction=next(predictions))
+            if ok
+            else FileResult(path=path, error=f"{display_path(path)}: {NON_FINITE_REASON}"),
+        )
+        for (slot, path, _), ok in zip(ready, finite, strict=True)
     ]
 
 

@@ -11,7 +11,7 @@ algorithm search, memory arena growth, ...) is reported separately from the medi
 Example::
 
     python -m desktop_app profile cat.jpg --model model.onnx --runs 10 --depth 2   # or, as a library:
-    python -c "from desktop_app.core.session import inspect_model; from desktop_app.core.imageio import load_image; \\
+    python -c "from desktop_app.core.catalog import inspect_model; from workbench.imageio import load_image; \\
 from desktop_app.core.profiling import profile_model, aggregate, to_csv; \\
 r = profile_model(inspect_model('model.onnx'), load_image('cat.jpg'), runs=10); print(to_csv(aggregate(r, 1)))"
 """
@@ -33,10 +33,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from desktop_app.core.contract import NodeMap, golden_input
-from desktop_app.core.preprocess import preprocess_image
+from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.providers import create_session, default_session_options, short_provider_name
-from desktop_app.core.session import LoadedModel, ModelEntry, ModelLoadError
+from desktop_app.core.runtime import LoadedModel, ModelLoadError
+from workbench.contract import NodeMap, golden_input
+from workbench.names import printable
+from workbench.preprocess import preprocess_image
 
 __all__ = [
     "GRAPH_PREFIX",
@@ -195,7 +197,12 @@ def _timed_runs(
 def _input_batch(entry: ModelEntry, image: Image.Image | np.ndarray | None) -> np.ndarray:
     if image is None:
         return golden_input(entry.input_shape, entry.layout).astype(entry.input_dtype)
-    sample = preprocess_image(image, entry.preprocess) if isinstance(image, Image.Image) else np.asarray(image)
+    if isinstance(image, Image.Image):
+        if entry.preprocess is None:
+            raise ValueError(f"{entry.path.name}: unusable model ({entry.error})")
+        sample = preprocess_image(image, entry.preprocess)
+    else:
+        sample = np.asarray(image)
     return np.ascontiguousarray(np.broadcast_to(sample, (entry.batch or 1, *sample.shape)), dtype=entry.input_dtype)
 
 
@@ -300,11 +307,11 @@ _CSV_FIELDS = ("module", "node", "op_types", "provider", "median_ms", "share_per
 
 
 def _row_dict(row: ProfileRow) -> dict[str, Any]:
-    return {
-        "module": row.module,
-        "node": row.node,
-        "op_types": row.op_types,
-        "provider": row.provider,
+    return {  # names come from the model file: escaped so that any locale and strict UTF-8 can write them
+        "module": printable(row.module),
+        "node": printable(row.node),
+        "op_types": printable(row.op_types),
+        "provider": printable(row.provider),
         "median_ms": round(row.median_us / 1000, 6),
         "share_percent": round(row.share, 4),
         "first_run_ms": round(row.first_run_us / 1000, 6),
@@ -322,9 +329,17 @@ def to_csv(rows: Sequence[ProfileRow]) -> str:
     return buffer.getvalue()
 
 
-def to_json(report: ProfileReport, rows: Sequence[ProfileRow] | None = None) -> str:
-    """The report summary plus ``rows`` (default: the single-node rows) as indented JSON."""
+def to_json(report: ProfileReport, rows: Sequence[ProfileRow] | None = None, *, ensure_ascii: bool = False) -> str:
+    """The report summary plus ``rows`` (default: the single-node rows) as indented, strict JSON.
+
+    ``ensure_ascii`` escapes every non-ASCII character (for a stream that is not UTF-8).
+
+    Raises:
+        ValueError: a number is NaN or infinite (never written: it would not be JSON).
+    """
     summary = {k: v for k, v in asdict(report).items() if k != "rows"}
+    summary["model"] = printable(report.model)
+    summary["fallback_reason"] = None if report.fallback_reason is None else printable(report.fallback_reason)
     summary["providers"] = list(report.providers)
     summary.update(
         wall_median_ms=round(report.wall_median_us / 1000, 6),
@@ -335,4 +350,4 @@ def to_json(report: ProfileReport, rows: Sequence[ProfileRow] | None = None) -> 
     for key in ("wall_median_us", "first_run_wall_us", "node_sum_us", "first_run_node_sum_us"):
         summary.pop(key)
     summary["rows"] = [_row_dict(r) for r in (report.rows if rows is None else rows)]
-    return json.dumps(summary, indent=2, ensure_ascii=False)
+    return json.dumps(summary, indent=2, ensure_ascii=ensure_ascii, allow_nan=False)

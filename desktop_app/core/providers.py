@@ -34,13 +34,13 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
-from desktop_app.core.cpu import cpu_info
+from workbench.cpu import cpu_info
+from workbench.paths import optimized_cache_dir
 
 Provider = Literal["auto", "cuda", "cpu"]
 PROVIDER_CHOICES: tuple[str, ...] = ("auto", "cuda", "cpu")
 CUDA_EP = "CUDAExecutionProvider"
 CPU_EP = "CPUExecutionProvider"
-CACHE_ENV_VAR = "CNN_WORKBENCH_CACHE"
 CACHE_MAX_ENTRIES = 24
 CACHE_MODEL = "model.onnx"  # an entry is a folder: the optimised graph ...
 CACHE_DATA = "model.data"  # ... and its weights as external data, which ORT memory-maps instead of copying
@@ -151,7 +151,8 @@ def create_session(
         wanted = [CPU_EP]  # the provider cannot start on this machine: go straight to the CPU
     cache = optimized_cache_path(path) if options is None and wanted == [CPU_EP] else None
     session = _open_cached(cache) if cache is not None else None
-    status, log = "reused", ""
+    status: str | None = "reused"
+    log = ""
     if session is None:
         try:
             session, log, status = _open_file(os.fspath(path), options or default_session_options(), wanted, cache)
@@ -198,20 +199,6 @@ def cuda_start_failure() -> str | None:
         lambda: ort.InferenceSession(probe.SerializeToString(), options, providers=[CUDA_EP, CPU_EP])
     )
     return None if CUDA_EP in session.get_providers() else fallback_reason_from_log(log)
-
-
-def optimized_cache_dir() -> Path | None:
-    """Where optimised graphs are kept: ``$CNN_WORKBENCH_CACHE`` (``off`` disables), else the per-user cache."""
-    env = os.environ.get(CACHE_ENV_VAR)
-    if env is not None and env.strip().lower() in ("", "0", "off", "no", "false"):
-        return None
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "cnn-workbench" / "optimized"
 
 
 def optimized_cache_path(path: str | os.PathLike[str]) -> Path | None:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
-from desktop_app.core.paths import ENV_VAR
 from desktop_app.view.settings import APPLICATION, ORGANISATION
+from workbench.paths import ENV_VAR
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -33,7 +33,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the GUI until its window closes; returns the process exit code."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cnn-workbench"])
+    app = _application()
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("CNN Workbench")
@@ -46,6 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.images:
         window.add_paths(args.images)
     return int(app.exec())
+
+
+def _application() -> QApplication:
+    """The running QApplication (e.g. a test's), else a new one."""
+    existing = QApplication.instance()
+    if existing is None:
+        return QApplication([sys.argv[0] if sys.argv else "cnn-workbench"])
+    if not isinstance(existing, QApplication):
+        raise RuntimeError(f"the window needs a QApplication, but a {type(existing).__name__} is already running")
+    return existing
 
 
 def _close_on_ctrl_c(window: QWidget) -> None:

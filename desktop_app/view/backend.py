@@ -20,12 +20,13 @@ from pathlib import Path
 from PIL import Image
 from PySide6.QtGui import QImage
 
+from desktop_app.core.catalog import ModelEntry, scan_models
 from desktop_app.core.classify import classify_images
-from desktop_app.core.imageio import CLIPBOARD_NAME, ImageLoadError, iter_image_files, load_image
 from desktop_app.core.providers import ORT_ERRORS, one_line
-from desktop_app.core.session import LoadedModel, ModelEntry, SessionCache, scan_models
+from desktop_app.core.runtime import LoadedModel, SessionCache
 from desktop_app.view.model_info import ModelInfo
 from desktop_app.view.qimage import PREVIEW_SIDE, THUMB_SIDE, qimage_to_png_bytes, shrunk, to_qimage
+from workbench.imageio import CLIPBOARD_NAME, FoundImages, ImageLoadError, find_image_files, load_image
 
 TOP_K = 5
 
@@ -73,9 +74,10 @@ def load(cache: SessionCache, entry: ModelEntry, provider: str) -> Loaded:
     return Loaded(model, time.perf_counter() - start, cached=len(cache) == before)
 
 
-def expand_paths(paths: Sequence[str]) -> list[Path]:
-    """Folders -> image files inside them (recursive); OSError propagates for an unlistable folder."""
-    return iter_image_files(paths)
+def expand_paths(paths: Sequence[str]) -> FoundImages:
+    """Folders -> image files inside them (recursive), plus one problem per path skipped on the way
+    (a symbolic-link loop, a FIFO or device named like an image, a folder that cannot be listed)."""
+    return find_image_files(paths)
 
 
 def clipboard_bytes(image: QImage) -> bytes:

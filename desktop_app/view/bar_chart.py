@@ -1,5 +1,8 @@
 """A horizontal bar chart painted with QPainter: one bar per layer, longest first.
 
+Names (module names from the model file) are painted as plain text, escaped by
+:func:`~desktop_app.view.text.shown`.
+
 Example::
 
     QT_QPA_PLATFORM=offscreen python -c "from PySide6.QtWidgets import QApplication; \\
@@ -14,6 +17,8 @@ from collections.abc import Sequence
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from desktop_app.view.text import shown
 
 ROW_HEIGHT = 20
 MAX_LABEL_WIDTH = 260
@@ -31,7 +36,7 @@ class BarChart(QWidget):
         self.setMinimumHeight(ROW_HEIGHT)
 
     def set_bars(self, bars: Sequence[tuple[str, float]], unit: str = "ms") -> None:
-        self._bars = sorted(((str(n), float(v)) for n, v in bars), key=lambda b: b[1], reverse=True)
+        self._bars = sorted(((shown(n), float(v)) for n, v in bars), key=lambda b: b[1], reverse=True)
         self._unit = unit
         self.setFixedHeight(max(ROW_HEIGHT, len(self._bars) * ROW_HEIGHT + 2 * _PAD))
         self.update()

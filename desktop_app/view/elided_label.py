@@ -1,4 +1,4 @@
-"""A one-line QLabel that elides its text to the available width (full text stays in ``text()``).
+"""A one-line plain-text label that elides its text to the available width (full text stays in ``text()``).
 
 Example::
 
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from desktop_app.view.text import PlainLabel
 
 
-class ElidedLabel(QLabel):
-    """Draws ``text()`` elided at the right; the tooltip shows the full text unless one is set."""
+class ElidedLabel(PlainLabel):
+    """Draws ``text()`` elided at the right, never as rich text (its size hint would lay out markup)."""
 
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(text, parent)

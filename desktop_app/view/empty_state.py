@@ -9,10 +9,10 @@ w.set_no_model('/tmp/models'); print(w.command.text())"
 
 from __future__ import annotations
 
-import html
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+
+from desktop_app.view.text import PlainLabel, rich, shown
 
 CREATE_COMMAND = "python -m exporter export --default"
 
@@ -22,16 +22,17 @@ class EmptyState(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.hint = QLabel("Drop photos or a folder here")
+        self.hint = PlainLabel("Drop photos or a folder here")
         self.hint.setObjectName("dropHint")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setStyleSheet("font-size: 20pt; font-weight: 600; color: palette(dark);")
-        self.sub = QLabel("…or use File > Open (Ctrl+O), or paste an image (Ctrl+V)")
+        self.sub = PlainLabel("…or use File > Open (Ctrl+O), or paste an image (Ctrl+V)")
         self.sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.no_model = QFrame()
         self.no_model.setObjectName("noModel")
         self.no_model.setFrameShape(QFrame.Shape.StyledPanel)
         self.no_model_text = QLabel()
+        self.no_model_text.setTextFormat(Qt.TextFormat.RichText)  # our markup around the escaped folder
         self.no_model_text.setWordWrap(True)
         self.no_model_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.command = QLineEdit(CREATE_COMMAND)
@@ -40,10 +41,10 @@ class EmptyState(QWidget):
         self.command.setStyleSheet("font-family: monospace; font-size: 11pt; padding: 4px;")
         self.command.setToolTip("Select and copy this command, run it in a terminal from the project folder")
         self.rescan = QPushButton("Rescan models folder")
-        self.after = QLabel("The model list updates by itself when the file appears.")
+        self.after = PlainLabel("The model list updates by itself when the file appears.")
         box = QVBoxLayout(self.no_model)
         box.addWidget(self.no_model_text)
-        box.addWidget(QLabel("Create the default one (EfficientNet-Lite0, ImageNet weights) with:"))
+        box.addWidget(PlainLabel("Create the default one (EfficientNet-Lite0, ImageNet weights) with:"))
         box.addWidget(self.command)
         box.addWidget(self.after)
         box.addWidget(self.rescan, 0, Qt.AlignmentFlag.AlignLeft)
@@ -63,7 +64,7 @@ class EmptyState(QWidget):
         if folder is None:
             self.no_model.hide()
             return
-        self.no_model_text.setText(f"<b>No usable model yet</b> in <code>{html.escape(folder)}</code>")
+        self.no_model_text.setText(f"<b>No usable model yet</b> in <code>{rich(folder)}</code>")
         self.no_model.show()
 
     def set_drag_active(self, active: bool) -> None:
@@ -73,5 +74,5 @@ class EmptyState(QWidget):
         self.hint.setStyleSheet(f"font-size: 20pt; font-weight: 600; color: {color};")
 
     def set_command(self, command: str) -> None:
-        self.command.setText(command)
+        self.command.setText(shown(command))
         self.command.setCursorPosition(0)

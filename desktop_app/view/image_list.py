@@ -1,7 +1,9 @@
 """The left-hand list: one row per dropped image with thumbnail, top-1 label and confidence.
 
 Rows start as "waiting…", become "label — 97.3%" when classified, or show the per-file
-error in red. Each row remembers its source (a path, or encoded clipboard bytes).
+error in red. Each row remembers its source (a path, or encoded clipboard bytes). Names, labels
+and errors are shown through :func:`~desktop_app.view.text.shown` (list items never interpret
+markup; their tooltips would, so those go through :func:`~desktop_app.view.text.tooltip`).
 
 Example::
 
@@ -21,6 +23,7 @@ from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QStyle, QWidget
 
 from desktop_app.view.qimage import THUMB_SIDE
+from desktop_app.view.text import shown, tooltip
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
 ERROR_COLOR = QColor("#c62828")
@@ -37,6 +40,7 @@ class ImageRecord:
     preview: QImage | None = None
     scores: list[tuple[str, float]] = field(default_factory=list)
     error: str | None = None
+    problem: str | None = None  # found while listing (e.g. a FIFO): never classified, always this error
 
 
 class ImageList(QListWidget):
@@ -70,6 +74,13 @@ class ImageList(QListWidget):
         self.set_pending(key)
         return key
 
+    def add_problem(self, title: str, source: str, message: str) -> int:
+        """Append a row for a path that was skipped while listing (``message`` says why); returns its key."""
+        key = self.add_source(title, source)
+        self.records[key].problem = message
+        self.set_error(key, message)
+        return key
+
     def item_for(self, key: int) -> QListWidgetItem | None:
         return self._items.get(key)
 
@@ -77,15 +88,24 @@ class ImageList(QListWidget):
         item = self.currentItem()
         return None if item is None else int(item.data(KEY_ROLE))
 
+    def current_record(self) -> ImageRecord | None:
+        """The record of the selected row, None when nothing is selected."""
+        key = self.current_key()
+        return self.records.get(key) if key is not None else None
+
     def set_pending(self, key: int, note: str = "classifying…") -> None:
         record = self.records[key]
+        if record.problem is not None:
+            return  # a skipped path keeps its reason whatever the model does
         record.scores, record.error = [], None
-        self._update(key, f"{record.title}\n{note}", None)
+        self._update(key, note, None)
 
-    def set_thumbnail(self, key: int, thumb: QImage, preview: QImage | None) -> None:
+    def set_thumbnail(self, key: int, thumb: QImage | None, preview: QImage | None) -> None:
+        """Show ``thumb`` as the row's icon (None keeps the blank one) and keep ``preview``."""
         item = self.item_for(key)
         if item is not None:
-            item.setIcon(QIcon(QPixmap.fromImage(thumb)))
+            if thumb is not None:
+                item.setIcon(QIcon(QPixmap.fromImage(thumb)))
             self.set_preview(key, preview)
 
     def set_preview(self, key: int, preview: QImage | None) -> None:
@@ -109,7 +129,7 @@ class ImageList(QListWidget):
         record = self.records[key]
         record.scores, record.error = list(scores), None
         label, prob = scores[0] if scores else ("?", 0.0)
-        self._update(key, f"{record.title}\n{label} — {100.0 * prob:.1f}%", None)
+        self._update(key, f"{shown(label)} — {100.0 * prob:.1f}%", None)
 
     def set_error(self, key: int, message: str) -> None:
         item = self.item_for(key)
@@ -117,15 +137,16 @@ class ImageList(QListWidget):
             item.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
         record = self.records[key]
         record.scores, record.error = [], message
-        self._update(key, f"{record.title}\n⚠ {_reason(message, record.title)}", ERROR_COLOR)
+        self._update(key, f"⚠ {shown(_reason(message, record.title))}", ERROR_COLOR)
 
-    def _update(self, key: int, text: str, color: QColor | None) -> None:
+    def _update(self, key: int, second_line: str, color: QColor | None) -> None:
+        """Row text: the (escaped) file name, then ``second_line`` (already escaped)."""
         item = self.item_for(key)
         if item is None:
             return
-        item.setText(text)
         record = self.records[key]
-        item.setToolTip(record.error or (record.source if isinstance(record.source, str) else record.title))
+        item.setText(f"{shown(record.title)}\n{second_line}")
+        item.setToolTip(tooltip(record.error or (record.source if isinstance(record.source, str) else record.title)))
         item.setForeground(QBrush(color) if color is not None else QBrush())
 
     def clear_all(self) -> None:

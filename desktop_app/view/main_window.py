@@ -1,7 +1,9 @@
 """The workbench main window: toolbar, image list, result view, timing and model-info tabs.
 
 All slow work goes through :class:`~desktop_app.view.workers.TaskRunner`; every job carries a
-generation number and results from stale generations are dropped.
+generation number and results from stale generations are dropped. A model that fails to load never
+costs the working one: the window goes back to it and says why the new one failed. Text from files
+and file names is shown as plain text (:mod:`desktop_app.view.text`).
 
 Example::
 
@@ -16,7 +18,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, Signal
+from PySide6.QtCore import QFileSystemWatcher, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -30,7 +32,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QLabel,
     QMainWindow,
     QSplitter,
     QStackedWidget,
@@ -39,24 +40,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.imageio import CLIPBOARD_NAME, IMAGE_EXTENSIONS
-from desktop_app.core.paths import models_dir as default_models_dir
-from desktop_app.core.session import ModelEntry, SessionCache
+from desktop_app.core.catalog import ModelEntry
+from desktop_app.core.runtime import LoadedModel, SessionCache
 from desktop_app.view import backend
 from desktop_app.view.batch import BatchController
-from desktop_app.view.elided_label import ElidedLabel
 from desktop_app.view.empty_state import CREATE_COMMAND, EmptyState
 from desktop_app.view.image_list import ImageList
 from desktop_app.view.model_combo import ModelCombo
 from desktop_app.view.model_info import ModelInfoPanel
 from desktop_app.view.result_panel import ResultPanel
 from desktop_app.view.settings import AppSettings
+from desktop_app.view.status_line import StatusLine
+from desktop_app.view.text import PlainLabel, local_path, title
 from desktop_app.view.timing import TimingController
 from desktop_app.view.timing_panel import TimingPanel
 from desktop_app.view.workers import TaskRunner
+from workbench.imageio import CLIPBOARD_NAME, IMAGE_EXTENSIONS
+from workbench.paths import models_dir as default_models_dir
 
 log = logging.getLogger(__name__)
 PROVIDER_ITEMS = (("Auto", "auto"), ("CUDA", "cuda"), ("CPU", "cpu"))
+APP_TITLE = "CNN Workbench"
 
 
 class MainWindow(QMainWindow):
@@ -75,7 +79,7 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("CNN Workbench")
+        self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self.settings = settings or AppSettings()
         self.models_dir = default_models_dir(models_dir)
@@ -85,19 +89,20 @@ class MainWindow(QMainWindow):
         self.loaded: backend.Loaded | None = None
         self._model_gen = 0  # bumped on every model/provider switch
         self.scan_count = 0  # completed scans of the models folder
-        self._preview_pending: set[int] = set()
         self._loading: tuple[ModelEntry, str] | None = None  # (entry, provider) of the load in progress
+        self._fallback: backend.Loaded | None = None  # the working model while another one loads
         self._build_widgets()
+        self._build_controllers()
         self._build_actions()
-        self.timing = TimingController(self, self.timing_panel)
-        self.batch = BatchController(self)
         self.batch.classified.connect(self.imageClassified)
         self.batch.finished.connect(self.batchFinished)
         self._watch_models_dir()
-        if self.settings.geometry is not None:
-            self.restoreGeometry(self.settings.geometry)
-        else:
+        geometry = self.settings.geometry
+        if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1180, 760)
+        problems = self.settings.check()  # every stored value is validated; bad ones fall back to defaults
+        if problems:
+            self.notify(" · ".join(problems), 60000)
         self.rescan()
 
     # ---- construction -------------------------------------------------------------------------------------------
@@ -111,7 +116,6 @@ class MainWindow(QMainWindow):
         self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(self.settings.provider)))
         self.provider_combo.currentIndexChanged.connect(self._on_provider_changed)
         self.image_list = ImageList()
-        self.image_list.currentItemChanged.connect(lambda *_: self.show_current())
         self.result_panel = ResultPanel()
         self.timing_panel = TimingPanel()
         self.timing_panel.runs.setValue(self.settings.profile_runs)
@@ -131,33 +135,47 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.empty_state)
         self.stack.addWidget(splitter)
         self.setCentralWidget(self.stack)
-        self.provider_label = ElidedLabel("No model loaded")
-        self.provider_label.setObjectName("providerStatus")
-        self.golden_label = QLabel("")
-        self.load_label = QLabel("")
-        self.message_label = ElidedLabel("")
-        self.message_label.setObjectName("statusMessage")
-        self._message_timer = QTimer(self, singleShot=True)
-        self._message_timer.timeout.connect(lambda: self.message_label.setText(""))
-        status = self.statusBar()
-        status.addWidget(self.provider_label, 3)
-        status.addWidget(self.message_label, 2)
-        status.addPermanentWidget(self.golden_label)
-        status.addPermanentWidget(self.load_label)
+        self.status = StatusLine(self)
+        self.provider_label = self.status.provider_label
+        self.golden_label = self.status.golden_label
+        self.load_label = self.status.load_label
+        self.message_label = self.status.message_label
+
+    def _build_controllers(self) -> None:
+        """The batch and timing controllers, each given the widgets it drives and callables for the rest."""
+        self.batch = BatchController(
+            self.image_list,
+            self.result_panel,
+            self.stack,
+            self.runner,
+            notify=self.notify,
+            current_model=self._current_model,
+            model_chosen=lambda: self.current_entry() is not None,
+            parent=self,
+        )
+        self.timing = TimingController(
+            self.timing_panel,
+            self.runner,
+            notify=self.notify,
+            current_model=self._current_model,
+            current_image=self.image_list.current_record,
+            show_panel=lambda: self.tabs.setCurrentWidget(self.timing_panel),
+            start_folder=lambda: self.settings.last_folder,
+            parent=self,
+        )
+        self.batch.currentShown.connect(self.timing.image_changed)
+        self.profile_action = self.timing.action
 
     def _build_actions(self) -> None:
-        self.open_action = QAction("&Open Images…", self, shortcut=QKeySequence.StandardKey.Open)
+        self.open_action = QAction("&Open Images…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
         self.open_action.triggered.connect(self.open_files)
         self.open_folder_action = QAction("Open &Folder…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
         self.open_folder_action.triggered.connect(self.open_folder)
-        self.paste_action = QAction("&Paste Image", self, shortcut=QKeySequence.StandardKey.Paste)
+        self.paste_action = QAction("&Paste Image", self, shortcut=QKeySequence(QKeySequence.StandardKey.Paste))
         self.paste_action.triggered.connect(self.paste)
         self.rescan_action = QAction("&Rescan Models", self, shortcut=QKeySequence("F5"))
         self.rescan_action.triggered.connect(self.rescan)
-        self.profile_action = QAction("Profile", self, shortcut=QKeySequence("Ctrl+P"))
-        self.profile_action.setToolTip("Time every layer of the current model on the current image")
-        self.profile_action.triggered.connect(lambda: self.timing.profile(self.timing_panel.runs.value()))
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
         menu = self.menuBar().addMenu("&File")
         for action in (self.open_action, self.open_folder_action, self.paste_action, self.rescan_action):
@@ -168,11 +186,11 @@ class MainWindow(QMainWindow):
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
-        toolbar.addWidget(QLabel(" Model: "))
+        toolbar.addWidget(PlainLabel(" Model: "))
         toolbar.addWidget(self.model_combo)
         toolbar.addAction(self.rescan_action)
         toolbar.addSeparator()
-        toolbar.addWidget(QLabel(" Provider: "))
+        toolbar.addWidget(PlainLabel(" Provider: "))
         toolbar.addWidget(self.provider_combo)
         toolbar.addSeparator()
         toolbar.addAction(self.open_action)
@@ -228,12 +246,15 @@ class MainWindow(QMainWindow):
     def current_entry(self) -> ModelEntry | None:
         return self.model_combo.current_entry()
 
+    def _current_model(self) -> LoadedModel | None:
+        return self.loaded.model if self.loaded is not None else None
+
     def _update_empty_state(self) -> None:
         has_model = any(e.usable for e in self.entries)
         self.empty_state.set_no_model(None if has_model else str(self.models_dir))
         self.empty_state.set_command(self.create_command())
         if not has_model:
-            self.provider_label.setText(f"No usable model in {self.models_dir}")
+            self.status.show_state(f"No usable model in {self.models_dir}")
 
     def create_command(self) -> str:
         """The exact command that writes the default model into this window's models folder."""
@@ -252,15 +273,17 @@ class MainWindow(QMainWindow):
 
     def notify(self, text: str, msecs: int = 10000) -> None:
         """A transient status message beside (never over) the provider that ran."""
-        self.message_label.setText(text)
-        self.message_label.setToolTip(text)
-        self._message_timer.start(msecs)
+        self.status.notify(text, msecs)
 
     def provider(self) -> str:
         return str(self.provider_combo.currentData())
 
     def select_model(self, index: int) -> None:
-        """Load entry ``index`` on the chosen provider (worker), then reclassify what is listed."""
+        """Load entry ``index`` on the chosen provider (worker), then reclassify what is listed.
+
+        The working model (if any) is kept aside until the new one has loaded: if the new one fails,
+        the window goes back to it (see :meth:`_on_load_failed`).
+        """
         entry = self.entries[index]
         if self.model_combo.currentIndex() != index:
             self.model_combo.setCurrentIndex(index)
@@ -268,18 +291,17 @@ class MainWindow(QMainWindow):
         self._model_gen += 1
         generation = self._model_gen
         provider = self.provider()
+        self._fallback = self.loaded or self._fallback  # a second pick during a load keeps the first model
         self.loaded = None
         self._loading = (entry, provider)
         self.batch.cancel()
         self.timing.reset()
         self.info_panel.show_info(backend.model_info(entry))
-        self.provider_label.setText(f"Loading {entry.name} on {provider}…")
-        self.golden_label.setText("")
-        self.load_label.setText("")
+        self.status.show_loading(entry, provider)
         self.runner.submit(
             lambda job: backend.load(self.cache, entry, provider),
             on_result=lambda loaded: self._on_loaded(generation, loaded),
-            on_error=lambda message: self._on_load_failed(generation, index, message),
+            on_error=lambda message: self._on_load_failed(generation, entry, message),
             generation=generation,
             name="load",
         )
@@ -287,42 +309,69 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, generation: int, loaded: backend.Loaded) -> None:
         if generation != self._model_gen:
             return  # a newer model/provider choice superseded this load
+        self._show_loaded(loaded)
+        self.timing.model_changed(loaded.model)
+        self.modelLoaded.emit(loaded)
+        self.batch.classify_all()
+
+    def _show_loaded(self, loaded: backend.Loaded) -> None:
+        """Make ``loaded`` the window's model: status bar, title and model tab (no reclassification)."""
         self.loaded = loaded
         self._loading = None
-        self.setWindowTitle(f"CNN Workbench — {loaded.model.entry.name}")
-        text, tooltip = backend.provider_status(loaded)
-        self.provider_label.setText(f"Ran on: {text}")
-        self.provider_label.setToolTip(tooltip)
-        golden, ok = backend.golden_status(loaded.model)
-        self.golden_label.setText("golden ✓" if ok else ("golden ✗ MISMATCH" if ok is False else "no golden test"))
-        self.golden_label.setToolTip(golden)
-        self.golden_label.setStyleSheet("color: #c62828; font-weight: 600;" if ok is False else "")
-        self.load_label.setText("session from cache" if loaded.cached else f"loaded in {1000 * loaded.seconds:.0f} ms")
+        self._fallback = None
+        self.setWindowTitle(title(f"{APP_TITLE} — {loaded.model.entry.name}"))
+        self.status.show_loaded(loaded)
         self.info_panel.show_info(backend.model_info(loaded.model.entry, loaded))
-        self.timing.model_changed(loaded)
-        self.modelLoaded.emit(loaded)
-        self.classify_all()
 
-    def _on_load_failed(self, generation: int, index: int, message: str) -> None:
+    def _on_load_failed(self, generation: int, entry: ModelEntry, message: str) -> None:
+        """The new model did not load: mark it unavailable and go back to the working one, saying why."""
         if generation != self._model_gen:
             return
         self._loading = None
-        self.model_combo.mark_unavailable(index, message)
-        self.entries = self.model_combo.entries
-        self.provider_label.setText(f"Could not load the model: {message}")
-        self.provider_label.setToolTip(message)
-        for key in self.image_list.records:
-            self.image_list.set_pending(key, "no model loaded")
+        previous, self._fallback = self._fallback, None
+        index = self._index_of(entry)
+        provider_failed = previous is not None and previous.model.entry.path == entry.path
+        if index >= 0 and not provider_failed:  # the file itself is refused, not just this provider
+            self.model_combo.mark_unavailable(index, message)
+            self.entries = self.model_combo.entries
+        back = self._index_of(previous.model.entry) if previous is not None else -1
+        if previous is None or back < 0 or not self.entries[back].usable:
+            self.status.show_state(f"Could not load the model: {message}", message)
+            self.batch.mark_all_pending("no model loaded")
+        else:
+            self._go_back(previous, back, message)
         self.modelFailed.emit(message)
+
+    def _go_back(self, previous: backend.Loaded, index: int, message: str) -> None:
+        """Show ``previous`` (entry ``index``) again after another model would not load; keep every result."""
+        self._model_gen += 1
+        self.model_combo.setCurrentIndex(index)
+        self.settings.last_model = previous.model.entry.path.name
+        provider_index = self.provider_combo.findData(previous.model.requested)
+        if provider_index >= 0 and provider_index != self.provider_combo.currentIndex():
+            self.provider_combo.blockSignals(True)  # going back is not a new provider choice
+            self.provider_combo.setCurrentIndex(provider_index)
+            self.provider_combo.blockSignals(False)
+            self.settings.provider = previous.model.requested
+        self._show_loaded(previous)
+        self.timing.model_changed(previous.model)
+        # ``message`` names the refused file first; the full text is in the tooltip when the bar elides it
+        self.notify(f"Not loaded, kept the working model: {message}", 60000)
+        self.batch.classify_all(only_missing=True)  # rows dropped while it was loading; the rest keep their results
+
+    def _index_of(self, entry: ModelEntry) -> int:
+        """The combo index of ``entry``'s file now (the list may have been rescanned meanwhile), else -1."""
+        return next((i for i, e in enumerate(self.entries) if e.path == entry.path), -1)
 
     def _unload(self, message: str) -> None:
         self._model_gen += 1
         self.loaded = None
+        self._fallback = None
         self._loading = None
         self.batch.cancel()
         self.timing.reset()
         self.info_panel.show_info(None)
-        self.provider_label.setText(message)
+        self.status.show_state(message)
 
     # ---- images ---------------------------------------------------------------------------------------------------
     def add_paths(self, paths: Sequence[str]) -> None:
@@ -331,59 +380,6 @@ class MainWindow(QMainWindow):
             first = Path(paths[0]).absolute()
             self.settings.last_folder = str(first if first.is_dir() else first.parent)
             self.batch.add_paths(paths)
-
-    def add_clipboard_image(self, data: bytes) -> None:
-        self.batch.add_sources([data])
-
-    def classify_all(self) -> None:
-        """(Re)classify every listed image with the loaded model."""
-        self.batch.classify_all()
-
-    def show_current(self) -> None:
-        key = self.image_list.current_key()
-        record = self.image_list.records.get(key) if key is not None else None
-        if record is None:
-            self.result_panel.clear()
-            return
-        self.result_panel.set_image(record.title, record.preview)
-        if record.error:
-            self.result_panel.show_message(record.error, error=True)
-        elif record.scores:
-            self.result_panel.show_scores(record.title, record.scores)
-            if record.preview is None:
-                self._request_preview(record.key, record.source)
-        else:
-            self.result_panel.show_scores(record.title, [])
-            self.result_panel.show_message("classifying…" if self.loaded is not None else "waiting for a model…")
-        self.timing.image_changed()
-
-    def _request_preview(self, key: int, source: str | bytes) -> None:
-        """Decode a preview that was dropped from the in-memory cache again (worker)."""
-        if key in self._preview_pending:
-            return
-        self._preview_pending.add(key)
-
-        def shown(image: object) -> None:
-            self._preview_pending.discard(key)
-            self.image_list.set_preview(key, image)
-            if self.image_list.current_key() == key:
-                self.result_panel.preview.set_image(image)
-
-        def failed(message: str) -> None:
-            self._preview_pending.discard(key)
-            self.notify(f"Cannot show the image: {message}", 10000)
-
-        self.runner.submit(lambda job: backend.preview(source), on_result=shown, on_error=failed, name="preview")
-
-    def current_title(self) -> str:
-        key = self.image_list.current_key()
-        record = self.image_list.records.get(key) if key is not None else None
-        return record.title if record is not None else ""
-
-    def current_source(self) -> str | bytes | None:
-        key = self.image_list.current_key()
-        record = self.image_list.records.get(key) if key is not None else None
-        return record.source if record is not None else None
 
     # ---- user actions -------------------------------------------------------------------------------------------
     def open_files(self) -> None:
@@ -401,14 +397,14 @@ class MainWindow(QMainWindow):
     def paste(self) -> None:
         """Ctrl+V: file URLs (copied files) or image data on the clipboard."""
         mime = QGuiApplication.clipboard().mimeData()
-        files = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()] if mime is not None else []
+        files = _dropped_files(mime)
         if files:
             self.add_paths(files)
         elif mime is not None and mime.hasImage():
             image = QGuiApplication.clipboard().image()
             self.runner.submit(
                 lambda job: backend.clipboard_bytes(image),
-                on_result=self.add_clipboard_image,
+                on_result=lambda data: self.batch.add_sources([data]),
                 on_error=lambda m: self.notify(f"{CLIPBOARD_NAME}: {m}", 10000),
             )
         else:
@@ -459,7 +455,8 @@ class MainWindow(QMainWindow):
         self.runner.wait(msecs)
 
 
-def _dropped_files(mime: object) -> list[str]:
+def _dropped_files(mime: QMimeData | None) -> list[str]:
+    """The local files of a drop or a paste, names decoded losslessly (see :func:`text.local_path`)."""
     if mime is None or not mime.hasUrls():
         return []
-    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+    return [local_path(url) for url in mime.urls() if url.isLocalFile()]

@@ -1,5 +1,8 @@
 """The "Model info" tab: what the ONNX file says about itself, plus the golden self-test result.
 
+The summary is our own HTML; every value in it comes from the file and is escaped
+(:func:`~desktop_app.view.text.rich`), so a label or name holding markup is shown, never rendered.
+
 Example::
 
     QT_QPA_PLATFORM=offscreen python -c "from PySide6.QtWidgets import QApplication; \\
@@ -9,14 +12,15 @@ p = ModelInfoPanel(); p.show_info(ModelInfo(title='demo', path='demo.onnx')); pr
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QListWidget, QSplitter, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QListWidget, QSplitter, QTextBrowser, QVBoxLayout, QWidget
+
+from desktop_app.view.text import PlainLabel, rich, shown
 
 WARN = "#c62828"
 OK = "#2e7d32"
@@ -52,7 +56,7 @@ class ModelInfoPanel(QWidget):
         super().__init__(parent)
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(False)
-        self.labels_title = QLabel("Labels")
+        self.labels_title = PlainLabel("Labels")
         self.label_list = QListWidget()
         side = QWidget()
         side_layout = QVBoxLayout(side)
@@ -73,7 +77,7 @@ class ModelInfoPanel(QWidget):
             self.browser.setHtml("<p>No model loaded.</p>")
             self.labels_title.setText("Labels")
             return
-        self.label_list.addItems([f"{i}: {name}" for i, name in enumerate(info.labels)])
+        self.label_list.addItems([f"{i}: {shown(name)}" for i, name in enumerate(info.labels)])
         self.labels_title.setText(f"Labels ({len(info.labels)})")
         self.browser.setHtml(render_html(info))
 
@@ -83,7 +87,7 @@ class ModelInfoPanel(QWidget):
 
 def render_html(info: ModelInfo) -> str:
     """The summary as simple HTML (QTextBrowser's subset)."""
-    esc = html.escape
+    esc = rich
     parts = [f"<h3>{esc(info.title)}</h3>", f"<p><small>{esc(info.path)}</small></p>"]
     if info.error:
         parts.append(f'<p style="color:{WARN}"><b>Unavailable:</b> {esc(info.error)}</p>')
@@ -129,5 +133,5 @@ def _mapping(value: Mapping[str, Any] | None) -> str:
     items = []
     for key, item in value.items():
         text = item if isinstance(item, str) else json.dumps(_rounded(item))
-        items.append(f"{html.escape(str(key))}: {html.escape(str(text))}")
+        items.append(f"{rich(key)}: {rich(text)}")
     return "<br>".join(items)

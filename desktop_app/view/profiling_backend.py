@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from desktop_app.core.imageio import load_image
 from desktop_app.core.profiling import (
     GRAPH_PREFIX,
     ProfileReport,
@@ -24,8 +23,9 @@ from desktop_app.core.profiling import (
     to_csv,
     to_json,
 )
-from desktop_app.core.session import LoadedModel
+from desktop_app.core.runtime import LoadedModel
 from desktop_app.view.timing_panel import NODES, TimingRow, TimingTable
+from workbench.imageio import load_image
 
 WARMUP_RUNS = 3
 

@@ -36,7 +36,8 @@ def qimage_to_png_bytes(image: QImage) -> bytes:
     array = QByteArray()
     buffer = QBuffer(array)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buffer, "PNG"):
+    # PySide6's stub types ``format`` as bytes, but the binding accepts only str (bytes raise ValueError)
+    if not image.save(buffer, "PNG"):  # type: ignore[call-overload]
         raise ValueError("could not encode the pasted image as PNG")
     buffer.close()
     return bytes(array.data())

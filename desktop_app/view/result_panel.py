@@ -15,6 +15,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
+from desktop_app.view.text import PlainLabel
+
 TOP_K = 5
 _BAR_SCALE = 1000
 
@@ -25,6 +27,7 @@ class PreviewLabel(QLabel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._source = QPixmap()
+        self.setTextFormat(Qt.TextFormat.PlainText)  # it shows pixmaps only; no text is ever interpreted
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(160, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -49,25 +52,28 @@ class PreviewLabel(QLabel):
 
 
 class ResultPanel(QWidget):
-    """File name, preview, per-file error and the top-5 (label, bar, percentage) rows."""
+    """File name, preview, per-file error and the top-5 (label, bar, percentage) rows.
+
+    Every text here comes from a file name or a model file, so every label is a :class:`PlainLabel`.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel()
+        self.title = PlainLabel()
         self.title.setObjectName("resultTitle")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setStyleSheet("font-size: 13pt; font-weight: 600;")
         self.preview = PreviewLabel()
-        self.message = QLabel()
+        self.message = PlainLabel()
         self.message.setObjectName("resultMessage")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
-        self._names: list[QLabel] = []
+        self._names: list[PlainLabel] = []
         self._bars: list[QProgressBar] = []
-        self._percents: list[QLabel] = []
+        self._percents: list[PlainLabel] = []
         for row in range(TOP_K):
             self._add_row(grid, row)
         layout = QVBoxLayout(self)
@@ -78,7 +84,7 @@ class ResultPanel(QWidget):
         self.clear()
 
     def _add_row(self, grid: QGridLayout, row: int) -> None:
-        name = QLabel()
+        name = PlainLabel()
         name.setMinimumWidth(140)
         if row == 0:
             name.setStyleSheet("font-weight: 600;")
@@ -87,7 +93,7 @@ class ResultPanel(QWidget):
         bar.setRange(0, _BAR_SCALE)
         bar.setTextVisible(False)
         bar.setFixedHeight(14)
-        percent = QLabel()
+        percent = PlainLabel()
         percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         percent.setMinimumWidth(56)
         grid.addWidget(name, row, 0)

@@ -1,8 +1,13 @@
 """Persistent GUI settings (last model, provider, window geometry, last folder) via QSettings.
 
-The store is the platform's per-user QSettings for ``cnn-workbench/desktop``, unless
+The store is the platform's per-user QSettings for ``cnn-workbench/desktop`` (``desktop.conf``), unless
 ``$CNN_WORKBENCH_SETTINGS`` names an INI file (used by tests and scripts so that the user's
 real settings are never touched), or a ``QSettings`` is passed in explicitly.
+
+The file is the user's to edit, so every value is read through a validator with a default: a wrong
+type, an out-of-range number (``[timing] runs=2147483648``) or an unknown choice never stops the app;
+the default is used and :attr:`AppSettings.problems` holds one line naming the file, the key and the
+problem (the window shows them in its status bar).
 
 Example::
 
@@ -11,14 +16,29 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings
+
+log = logging.getLogger(__name__)
 
 ENV_VAR = "CNN_WORKBENCH_SETTINGS"
 ORGANISATION = "cnn-workbench"
 APPLICATION = "desktop"
 PROVIDERS = ("auto", "cuda", "cpu")
+RUNS_RANGE = (1, 1000)  # the Timing tab's spin box
+DEFAULT_RUNS = 10
+MAX_TEXT = 4096  # a file name or folder longer than any file system allows is not one
+MAX_GEOMETRY_BYTES = 64 * 1024  # saveGeometry() writes ~70 bytes
+
+T = TypeVar("T")
+
+
+class SettingError(ValueError):
+    """A stored value that cannot be used; the message says why (without the key)."""
 
 
 def open_settings() -> QSettings:
@@ -29,20 +49,90 @@ def open_settings() -> QSettings:
     return QSettings(ORGANISATION, APPLICATION)
 
 
+def text_value(value: object) -> str:
+    """A single line of text (QSettings reads ``a, b`` in an INI file as a list: refused)."""
+    if not isinstance(value, str):
+        raise SettingError(f"expected text, got {_kind(value)}")
+    if len(value) > MAX_TEXT or "\x00" in value:
+        raise SettingError("not a usable name (too long, or a NUL character in it)")
+    return value
+
+
+def runs_value(value: object) -> int:
+    """A whole number of profile runs within :data:`RUNS_RANGE` (INI files store it as text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise SettingError(f"expected a whole number, got {_kind(value)}")
+    try:
+        number = int(value.strip()) if isinstance(value, str) else value
+    except ValueError:
+        raise SettingError(f"{value!r} is not a whole number") from None
+    low, high = RUNS_RANGE
+    if not low <= number <= high:
+        raise SettingError(f"{number} is outside {low}..{high}")
+    return number
+
+
+def provider_value(value: object) -> str:
+    text = text_value(value).strip().lower()
+    if text not in PROVIDERS:
+        raise SettingError(f"{text!r} is not one of {', '.join(PROVIDERS)}")
+    return text
+
+
+def geometry_value(value: object) -> QByteArray | None:
+    """Bytes from ``saveGeometry`` (``restoreGeometry`` itself rejects malformed content)."""
+    if not isinstance(value, QByteArray):
+        raise SettingError(f"expected saved window geometry (@ByteArray), got {_kind(value)}")
+    if value.size() > MAX_GEOMETRY_BYTES:
+        raise SettingError(f"{value.size()} bytes is not a window geometry")
+    return value if not value.isEmpty() else None
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} values"
+    return type(value).__name__
+
+
 class AppSettings:
-    """Typed accessors over one QSettings object."""
+    """Validated accessors over one QSettings object; see the module docstring."""
 
     def __init__(self, store: QSettings | None = None) -> None:
         self.store = store if store is not None else open_settings()
+        self.problems: list[str] = []  # one line per unusable stored value, in the order found
+        status = self.store.status()
+        if status != QSettings.Status.NoError:
+            reason = "cannot be read" if status == QSettings.Status.AccessError else "is not a valid settings file"
+            self._problem(f"{self.store.fileName()}: {reason}; using the defaults")
 
-    def _text(self, key: str, default: str = "") -> str:
-        value = self.store.value(key, default)
-        return str(value) if value is not None else default
+    def _problem(self, message: str) -> None:
+        if message not in self.problems:
+            self.problems.append(message)
+            log.warning("%s", message)
+
+    def _read(self, key: str, validate: Callable[[object], T], default: T) -> T:
+        """The stored ``key`` through ``validate``; ``default`` when absent or unusable (noted in problems)."""
+        if not self.store.contains(key):
+            return default
+        try:
+            return validate(self.store.value(key))
+        except SettingError as exc:
+            section, _, name = key.rpartition("/")
+            where = f"[{section}] {name}" if section else name
+            instead = f"using {default!r}" if default not in ("", None) else "ignored"
+            self._problem(f"{self.store.fileName()}: {where}: {exc}; {instead}")
+            return default
+
+    def check(self) -> list[str]:
+        """Read every setting once, so that :attr:`problems` lists every unusable value; returns it."""
+        for name in ("last_model", "provider", "last_folder", "geometry", "profile_runs"):
+            getattr(self, name)
+        return list(self.problems)
 
     @property
     def last_model(self) -> str:
         """File name of the model used last (names survive a moved models folder)."""
-        return self._text("model/last")
+        return self._read("model/last", text_value, "")
 
     @last_model.setter
     def last_model(self, name: str) -> None:
@@ -50,8 +140,7 @@ class AppSettings:
 
     @property
     def provider(self) -> str:
-        value = self._text("model/provider", "auto")
-        return value if value in PROVIDERS else "auto"
+        return self._read("model/provider", provider_value, "auto")
 
     @provider.setter
     def provider(self, value: str) -> None:
@@ -59,7 +148,7 @@ class AppSettings:
 
     @property
     def last_folder(self) -> str:
-        return self._text("files/last_folder")
+        return self._read("files/last_folder", text_value, "")
 
     @last_folder.setter
     def last_folder(self, folder: str) -> None:
@@ -67,8 +156,7 @@ class AppSettings:
 
     @property
     def geometry(self) -> QByteArray | None:
-        value = self.store.value("window/geometry")
-        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+        return self._read("window/geometry", geometry_value, None)
 
     @geometry.setter
     def geometry(self, value: QByteArray) -> None:
@@ -76,14 +164,11 @@ class AppSettings:
 
     @property
     def profile_runs(self) -> int:
-        try:
-            return max(1, int(self._text("timing/runs", "10")))
-        except ValueError:
-            return 10
+        return self._read("timing/runs", runs_value, DEFAULT_RUNS)
 
     @profile_runs.setter
     def profile_runs(self, value: int) -> None:
-        self.store.setValue("timing/runs", int(value))
+        self.store.setValue("timing/runs", runs_value(value))
 
     def sync(self) -> None:
         self.store.sync()

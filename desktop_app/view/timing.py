@@ -1,5 +1,8 @@
 """Drives the "Timing" tab: runs the profiler in a worker (with progress and Cancel) and aggregates/exports its report.
 
+The controller owns the Profile action (menu, toolbar, Ctrl+P) and drives the panel it is given; it
+asks for the current model and image through callables and never sees the window.
+
 Example::
 
     python -m desktop_app   # then drop a photo, open the Timing tab and press Profile
@@ -12,21 +15,18 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
-from desktop_app.core.atomic import write_text_atomic
 from desktop_app.core.profiling import ProfileReport
+from desktop_app.core.runtime import LoadedModel
 from desktop_app.view import profiling_backend as pb
+from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.timing_panel import NODES, TimingPanel
-
-if TYPE_CHECKING:
-    from desktop_app.view.backend import Loaded
-    from desktop_app.view.main_window import MainWindow
-    from desktop_app.view.workers import Job
-
+from desktop_app.view.workers import Job, TaskRunner
+from workbench.atomic import write_text_atomic
 
 PROGRESS_INTERVAL_S = 0.1  # a small model runs thousands of times a second: the label needs ~10 updates
 
@@ -46,21 +46,45 @@ def _every(interval_s: float, report: Callable[[int, int], None]) -> Callable[[i
 
 
 class TimingController(QObject):
-    """Owns the current profile report; the panel only displays it."""
+    """Owns the current profile report; the panel only displays it.
+
+    ``current_model`` and ``current_image`` give what Profile measures (None: no model / a grey input);
+    ``show_panel`` brings the Timing tab forward when a profile starts; ``start_folder`` is where the
+    export dialog opens.
+    """
 
     profiled = Signal(object)  # the core report
     profileFailed = Signal(str)  # one-line reason
     profileCancelled = Signal()
 
-    def __init__(self, window: MainWindow, panel: TimingPanel) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(
+        self,
+        panel: TimingPanel,
+        runner: TaskRunner,
+        *,
+        notify: Callable[[str, int], None],
+        current_model: Callable[[], LoadedModel | None],
+        current_image: Callable[[], ImageRecord | None],
+        show_panel: Callable[[], None],
+        start_folder: Callable[[], str],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
         self.panel = panel
+        self.runner = runner
+        self.notify = notify
+        self.current_model = current_model
+        self.current_image = current_image
+        self.show_panel = show_panel
+        self.start_folder = start_folder
         self.report: ProfileReport | None = None
         self._subject = ("", "")  # (image title, description) the report was measured on
         self._generation = 0
         self._job: Job | None = None
         self._busy_text = ""
+        self.action = QAction("Profile", self, shortcut=QKeySequence("Ctrl+P"))
+        self.action.setToolTip("Time every layer of the current model on the current image")
+        self.action.triggered.connect(lambda: self.profile(panel.runs.value()))
         panel.profileRequested.connect(self.profile)
         panel.cancelRequested.connect(self.cancel)
         panel.depthChanged.connect(lambda _depth: self._show())
@@ -82,7 +106,7 @@ class TimingController(QObject):
         self._stop_job()
         self._set_busy(False, "Profiling cancelled.")
         self._show()
-        self.window.notify("Profiling cancelled", 5000)
+        self.notify("Profiling cancelled", 5000)
         self.profileCancelled.emit()
 
     def _stop_job(self) -> None:
@@ -92,31 +116,31 @@ class TimingController(QObject):
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self.panel.set_busy(busy, text)
-        self.window.profile_action.setEnabled(not busy)
+        self.action.setEnabled(not busy)
 
-    def model_changed(self, loaded: Loaded) -> None:
-        self.reset(f"Press Profile to time each layer of {loaded.model.entry.name}.")
+    def model_changed(self, model: LoadedModel) -> None:
+        self.reset(f"Press Profile to time each layer of {model.entry.name}.")
 
     def image_changed(self) -> None:
         """The selected image changed; the report stays (it names its image) until the next Profile."""
         self._show()
 
     def profile(self, runs: int) -> None:
-        loaded = self.window.loaded
-        if loaded is None:
-            self.panel.summary.setText("Load a model first.")
+        model = self.current_model()
+        if model is None:
+            self.panel.set_summary("Load a model first.")
             return
         self._generation += 1
         generation = self._generation
-        source = self.window.current_source()
-        title = self.window.current_title()
+        image = self.current_image()
+        source, title = (image.source, image.title) if image is not None else (None, "")
         what = title or "a synthetic grey input (no image selected)"
-        self._busy_text = f"Profiling {loaded.model.entry.name} on {what}: {runs} runs after warm-up"
+        self._busy_text = f"Profiling {model.entry.name} on {what}: {runs} runs after warm-up"
         self._set_busy(True, f"{self._busy_text}…")
-        self.window.tabs.setCurrentWidget(self.panel)
-        self._job = self.window.runner.submit(
+        self.show_panel()
+        self._job = self.runner.submit(
             lambda job: pb.profile(
-                loaded.model,
+                model,
                 source,
                 runs,
                 progress=_every(PROGRESS_INTERVAL_S, lambda done, total: job.report((done, total))),
@@ -131,7 +155,7 @@ class TimingController(QObject):
 
     def _on_progress(self, generation: int, done: int, total: int) -> None:
         if generation == self._generation:
-            self.panel.summary.setText(f"{self._busy_text}: run {done} of {total} done…")
+            self.panel.set_summary(f"{self._busy_text}: run {done} of {total} done…")
 
     def _on_report(self, generation: int, report: ProfileReport, subject: tuple[str, str]) -> None:
         if generation != self._generation:
@@ -156,32 +180,38 @@ class TimingController(QObject):
             return
         table = pb.timing_table(self.report, self.panel.current_depth())
         title, what = self._subject
-        moved = self.window.current_title() != title
+        image = self.current_image()
+        moved = (image.title if image is not None else "") != title
         stale = " — another image is selected now; press Profile to time it" if moved else ""
         self.panel.show_table(replace(table, note=f"measured on {what}{stale} · {table.note}"))
 
     def export_dialog(self, fmt: str) -> None:
         if self.report is None:
             return
-        start = Path(self.window.settings.last_folder or Path.home()) / f"timing.{fmt}"
+        start = Path(self.start_folder() or Path.home()) / f"timing.{fmt}"
         path, _ = QFileDialog.getSaveFileName(
-            self.window, f"Export timing as {fmt.upper()}", str(start), f"{fmt.upper()} (*.{fmt})"
+            self.panel.window(), f"Export timing as {fmt.upper()}", str(start), f"{fmt.upper()} (*.{fmt})"
         )
         if not path:
             return
         try:
             self.export(path, fmt)
         except OSError as exc:  # reported in the status bar by export(); keep the GUI running
-            self.panel.summary.setText(f"Export failed: {exc.strerror or exc}")
+            self.panel.set_summary(f"Export failed: {exc.strerror or exc}")
 
     def export(self, path: str | os.PathLike[str], fmt: str) -> Path:
-        """Write the table at the current depth as ``fmt`` ("csv" | "json"), atomically."""
+        """Write the table at the current depth as ``fmt`` ("csv" | "json"), atomically.
+
+        ValueError when there is no report yet (the export buttons are disabled until there is one).
+        """
+        if self.report is None:
+            raise ValueError(f"{Path(path)}: nothing to export yet; press Profile first")
         text = pb.export_text(self.report, self.panel.current_depth(), fmt)
         target = Path(path)
         try:
             write_text_atomic(target, text)
         except OSError as exc:
-            self.window.notify(f"Could not write {target}: {exc.strerror or exc}", 15000)
+            self.notify(f"Could not write {target}: {exc.strerror or exc}", 15000)
             raise
-        self.window.notify(f"Wrote {target}", 8000)
+        self.notify(f"Wrote {target}", 8000)
         return target

@@ -1,7 +1,8 @@
 """The "Timing" tab: per-layer times (table + painted bar chart), depth control, CSV/JSON export.
 
 The panel only displays a :class:`TimingTable`; the window runs the profiler in a worker,
-aggregates to the chosen depth and writes exports.
+aggregates to the chosen depth and writes exports. Module names, image and model names come from
+files: cells are plain text, tooltips escaped, and the summary is our markup around escaped text.
 
 Example::
 
@@ -13,7 +14,6 @@ print(p.table.rowCount())"
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.view.bar_chart import BarChart
+from desktop_app.view.text import PlainLabel, rich, shown, tooltip
 
 COLUMNS = ("Module", "Op types", "Provider", "Median (ms)", "Share", "First run (ms)")
 NODES = 0  # depth value meaning "no aggregation: single ONNX nodes"
@@ -78,15 +79,17 @@ class TimingPanel(QWidget):
         self.profile_button = QPushButton("Profile")  # "Cancel" while a profile runs
         self.profile_button.clicked.connect(self._on_profile_button)
         self._busy = False
-        self.depth = QComboBox()
-        self.depth.setToolTip("Aggregate layer times to module blocks of this depth, or show single ONNX nodes")
-        self.depth.currentIndexChanged.connect(self._on_depth)
+        self.depth_combo = QComboBox()  # not "depth": QWidget.depth() is the bit depth
+        self.depth_combo.setToolTip("Aggregate layer times to module blocks of this depth, or show single ONNX nodes")
+        self.depth_combo.currentIndexChanged.connect(self._on_depth)
         self.csv_button = QPushButton("Export CSV…")
         self.json_button = QPushButton("Export JSON…")
         self.csv_button.clicked.connect(lambda: self.exportRequested.emit("csv"))
         self.json_button.clicked.connect(lambda: self.exportRequested.emit("json"))
-        self.summary = QLabel("Profile the current model on the current image.")
+        self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.RichText)  # our markup; set_summary escapes the text
         self.summary.setWordWrap(True)
+        self.set_summary("Profile the current model on the current image.")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = self._make_table()
         self.chart = BarChart()
@@ -109,8 +112,8 @@ class TimingPanel(QWidget):
         row.addWidget(self.runs)
         row.addWidget(self.profile_button)
         row.addSpacing(12)
-        row.addWidget(QLabel("Group by:"))
-        row.addWidget(self.depth)
+        row.addWidget(PlainLabel("Group by:"))
+        row.addWidget(self.depth_combo)
         row.addStretch(1)
         row.addWidget(self.csv_button)
         row.addWidget(self.json_button)
@@ -135,17 +138,17 @@ class TimingPanel(QWidget):
 
     def set_depths(self, max_depth: int, current: int | None = None) -> None:
         """Offer "Depth 1" … "Depth max_depth" and "Single nodes"; keep ``current`` when possible."""
-        self.depth.blockSignals(True)
-        self.depth.clear()
+        self.depth_combo.blockSignals(True)
+        self.depth_combo.clear()
         for depth in range(1, max(1, max_depth) + 1):
-            self.depth.addItem(f"Depth {depth}", depth)
-        self.depth.addItem("Single nodes", NODES)
-        index = self.depth.findData(current if current is not None else NODES)
-        self.depth.setCurrentIndex(index if index >= 0 else self.depth.count() - 1)
-        self.depth.blockSignals(False)
+            self.depth_combo.addItem(f"Depth {depth}", depth)
+        self.depth_combo.addItem("Single nodes", NODES)
+        index = self.depth_combo.findData(current if current is not None else NODES)
+        self.depth_combo.setCurrentIndex(index if index >= 0 else self.depth_combo.count() - 1)
+        self.depth_combo.blockSignals(False)
 
     def current_depth(self) -> int:
-        return int(self.depth.currentData() or NODES)
+        return int(self.depth_combo.currentData() or NODES)
 
     def _on_profile_button(self) -> None:
         if self._busy:
@@ -160,7 +163,11 @@ class TimingPanel(QWidget):
         self.profile_button.setToolTip("Stop profiling after the current run" if busy else "")
         self.runs.setEnabled(not busy)
         if text:
-            self.summary.setText(text)
+            self.set_summary(text)
+
+    def set_summary(self, text: str) -> None:
+        """Show ``text`` (plain text, e.g. naming a model and an image) above the table."""
+        self.summary.setText(rich(text))
 
     def set_has_report(self, has: bool) -> None:
         self.csv_button.setEnabled(has)
@@ -179,8 +186,8 @@ class TimingPanel(QWidget):
                 f"{row.first_run_ms:.3f}",
             )
             for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item = QTableWidgetItem(shown(text))
+                item.setToolTip(tooltip(text))
                 if column >= 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(index, column, item)
@@ -188,14 +195,14 @@ class TimingPanel(QWidget):
         self.summary.setText(
             f"<b>Sum of layer times {table.layer_sum_ms:.2f} ms</b> · measured wall time {table.wall_ms:.2f} ms "
             f"(median of {table.runs} runs) · first run {table.first_run_ms:.2f} ms"
-            + (f"<br><small>{html.escape(table.note)}</small>" if table.note else "")
+            + (f"<br><small>{rich(table.note)}</small>" if table.note else "")
         )
         self.set_has_report(True)
 
     def clear(self, text: str = "Profile the current model on the current image.") -> None:
         self.table.setRowCount(0)
         self.chart.set_bars([])
-        self.summary.setText(text)
+        self.set_summary(text)
         self.set_has_report(False)
 
     def _on_depth(self, _index: int) -> None:
@@ -203,7 +210,8 @@ class TimingPanel(QWidget):
 
     def table_rows(self) -> list[tuple[str, ...]]:
         """All cells as text, row by row (for tests)."""
-        return [
-            tuple(self.table.item(r, c).text() for c in range(self.table.columnCount()))
-            for r in range(self.table.rowCount())
-        ]
+        return [tuple(self._cell(r, c) for c in range(self.table.columnCount())) for r in range(self.table.rowCount())]
+
+    def _cell(self, row: int, column: int) -> str:
+        item = self.table.item(row, column)
+        return item.text() if item is not None else ""

@@ -23,6 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
+OWN_PACKAGES = ("desktop_app", "workbench")  # their errors carry a one-line message meant for the user
 
 
 class JobSignals(QObject):
@@ -63,8 +64,8 @@ class Job(QRunnable):
             result = self.fn(self)
         except Exception as exc:  # reported to the GUI, never raised on a worker thread
             self.signals.error.emit(describe_error(exc))
-            expected = isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith("desktop_app")
-            log.log(logging.DEBUG if expected else logging.WARNING, "%s failed:\n%s", self.name, traceback.format_exc())
+            level = logging.DEBUG if is_ours(exc) else logging.WARNING
+            log.log(level, "%s failed:\n%s", self.name, traceback.format_exc())
         else:
             if not self.cancelled:
                 self.signals.result.emit(result)
@@ -72,11 +73,15 @@ class Job(QRunnable):
             self.signals.done.emit()
 
 
+def is_ours(exc: BaseException) -> bool:
+    """An expected error with a one-line message: OSError, ValueError or one of the project's own errors."""
+    return isinstance(exc, (OSError, ValueError)) or type(exc).__module__.split(".")[0] in OWN_PACKAGES
+
+
 def describe_error(exc: BaseException) -> str:
     """One line for the GUI: the message of our own (one-line) errors, the type name for the rest."""
     text = " ".join(str(exc).split())
-    ours = isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith("desktop_app")
-    return text if text and ours else f"{type(exc).__name__}: {text}".rstrip(": ")
+    return text if text and is_ours(exc) else f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
 class TaskRunner(QObject):

@@ -5,7 +5,7 @@ transform (shift, shear, zoom), then a horizontal flip, then ``x / 255``, ``(x -
 Each image gets its own ``random.Random`` (seeded by the sampler), so augmentation is reproducible
 whatever the number of workers or processes.
 
-Evaluation is exactly the app's and the ONNX file's: :func:`desktop_app.core.preprocess.preprocess_image`
+Evaluation is exactly the app's and the ONNX file's: :func:`workbench.preprocess.preprocess_image`
 with the :class:`Preprocess` the exporter writes into the model's metadata (:func:`eval_preprocess`).
 
 Example::
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 import models
-from desktop_app.core.preprocess import INTERPOLATIONS, Preprocess, preprocess_image
+from workbench.preprocess import INTERPOLATIONS, Preprocess, preprocess_image
 
 
 def eval_preprocess(name: str, image_size: int | None) -> Preprocess:

@@ -17,13 +17,13 @@ import pickle
 import random
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
-from desktop_app.core.atomic import write_atomic
 from exporter.errors import ExporterError
+from workbench.atomic import write_atomic
 
 FORMAT_VERSION = 1
 
@@ -72,7 +72,7 @@ def load_resumable(path: str | os.PathLike[str], architecture: str | None) -> di
 
 def rng_state() -> dict[str, Any]:
     """torch, numpy and Python RNG states as tensors and lists (``weights_only``-loadable)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
     version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),

@@ -4,7 +4,9 @@
 (full fine-tuning / from scratch, or ``--freeze-backbone``), keeps the best checkpoint by validation top-1,
 measures it on the test split and exports it, with the metrics in the ONNX metadata, to the models folder.
 Everything a run writes goes to ``--out``: ``split.json``, ``log.csv``/``log.json``, ``best.pt``, ``last.pt``
-(resumable; also written on Ctrl+C) and ``<name>.pt`` (the exported checkpoint).
+(resumable; also written on Ctrl+C) and ``<name>.pt`` (the exported checkpoint). ``--resume`` continues with
+the run's own plan, its ``--models-dir`` and ``--cache-dir`` included (a flag given again overrides them).
+Temporary files that a killed run left in the run folder are removed when the next run starts there.
 
 Example::
 
@@ -19,42 +21,22 @@ import argparse
 import json
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import models
-from desktop_app.core.atomic import write_text_atomic
 from exporter.errors import ExporterError
 from exporter.train import checkpoint
 from exporter.train.distributed import Dist, init_distributed, shutdown
 from exporter.train.loop import Interrupted, TrainConfig, stop_request
+from exporter.train.plan import Plan
 from exporter.train.run import build_run
+from workbench.atomic import ATOMIC_TEMP, remove_stale_temps, write_atomic, write_text_atomic
 
 LR_DEFAULTS = {"sgd": 0.05, "adamw": 1e-3}
-
-
-@dataclass
-class Plan:
-    """Everything that defines a run (stored in every checkpoint as ``config``; reused by ``--resume``)."""
-
-    model: str
-    data: str | None
-    voc: str | None
-    weights: str
-    image_size: int | None
-    freeze_backbone: bool
-    crop_scale: float
-    shift: float
-    shear: float
-    zoom: float
-    hflip: float
-    name: str
-    train: dict[str, Any]
-
-    @property
-    def cfg(self) -> TrainConfig:
-        return TrainConfig(**self.train)
+# Files of the run folder that <name>.pt must not overwrite (best.pt, last.pt, log.json, split.json, ...).
+RESERVED_STEMS = {"best", "last", "log", "split", "bad_images"}
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -107,6 +89,8 @@ def plan_from_args(args: argparse.Namespace) -> tuple[Plan, Path, dict[str, Any]
         except TypeError as exc:
             raise checkpoint.CheckpointError(f"{args.resume}: its run configuration is unreadable ({exc})") from exc
         plan.train |= {"workers": args.workers, "stop_after_steps": args.stop_after_steps}
+        plan.models_dir = _absolute(args.models_dir) or plan.models_dir
+        plan.cache_dir = _absolute(args.cache_dir) or plan.cache_dir
         return plan, Path(args.out or Path(args.resume).expanduser().parent), ckpt
     if not args.model:
         raise ExporterError("--model is required (or --resume a checkpoint)")
@@ -132,8 +116,14 @@ def plan_from_args(args: argparse.Namespace) -> tuple[Plan, Path, dict[str, Any]
         image_size=args.image_size, freeze_backbone=args.freeze_backbone, crop_scale=args.crop_scale,
         shift=args.shift, shear=args.shear, zoom=args.zoom, hflip=args.hflip,
         name=args.name or out.resolve().name, train=asdict(cfg),
+        models_dir=_absolute(args.models_dir), cache_dir=_absolute(args.cache_dir),
     )  # fmt: skip
     return plan, out, None
+
+
+def _absolute(folder: str | None) -> str | None:
+    """A folder flag as an absolute path, so a resumed run started elsewhere finds the same folder."""
+    return str(Path(folder).expanduser().absolute()) if folder else None
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -164,10 +154,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, group: Dist) -> int:
+    from exporter.api import writable_dir
+
     plan, out, resumed = plan_from_args(args)
     if group.main:
-        out.mkdir(parents=True, exist_ok=True)
-    run = build_run(plan, out, group, args.cache_dir)
+        writable_dir(out, "run folder")
+        for note in remove_stale_temps(out, ATOMIC_TEMP).notes():
+            _say(group, note)
+    run = build_run(plan, out, group, plan.cache_dir)
     if group.main:
         write_text_atomic(out / "split.json", json.dumps(run.splits.to_json(), indent=1) + "\n")
     if resumed is not None:
@@ -182,11 +176,12 @@ def _run(args: argparse.Namespace, group: Dist) -> int:
         return 130
     metrics = run.finish()
     if group.main:
-        final = out / f"{_slug(plan.name)}.pt"
-        shutil.copyfile(out / "best.pt", final)
+        final = out / f"{export_stem(plan.name)}.pt"
+        with (out / "best.pt").open("rb") as best:
+            write_atomic(final, lambda f: shutil.copyfileobj(best, f))
         _say(group, "test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("test_")))
         if not args.no_export:
-            _export(plan, final, args.models_dir)
+            _export(plan, final, plan.models_dir)
     return 0
 
 
@@ -199,8 +194,10 @@ def _export(plan: Plan, checkpoint_path: Path, models_dir: str | None) -> None:
     describe(result)
 
 
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "_." else "_" for c in text).strip("_") or "model"
+def export_stem(name: str) -> str:
+    """The run name as the stem of ``<name>.pt`` in the run folder: one plain file name, never best/last/log/split."""
+    stem = "".join(c if c.isalnum() or c in "_." else "_" for c in name).strip("._")[:64].strip("._") or "model"
+    return f"{stem}_model" if stem.lower() in RESERVED_STEMS else stem
 
 
 def _say(group: Dist, text: str) -> None:

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +25,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from desktop_app.core.imageio import IMAGE_EXTENSIONS, ImageLoadError, load_image
 from exporter.errors import ExporterError
-
-SPLITS = ("train", "val", "test")
+from workbench.imagefolder import SPLITS, class_files, class_folders
+from workbench.imageio import ImageLoadError, load_image
 
 
 class TrainDataError(ExporterError):
@@ -44,7 +43,7 @@ class DataSplits:
     train: list[tuple[str, int]]
     val: list[tuple[str, int]]
     test: list[tuple[str, int]]
-    source: dict[str, object] = field(default_factory=dict)
+    source: Mapping[str, object] = field(default_factory=dict)
 
     def split(self, name: str) -> list[tuple[str, int]]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -59,16 +58,12 @@ def _class_images(folder: Path) -> dict[str, list[str]]:
     """``{class name: sorted image paths}`` for the class subfolders of ``folder``."""
     if not folder.is_dir():
         raise TrainDataError(f"{folder}: no such folder")
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = class_folders(folder)
     if not classes:
         raise TrainDataError(f"{folder}: no class subfolders (expected {folder}/<class>/<image files>)")
     found: dict[str, list[str]] = {}
     for class_dir in classes:
-        files = sorted(
-            str(p)
-            for p in class_dir.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-        )
+        files = [str(p) for p in class_files(class_dir)]
         if not files:
             raise TrainDataError(f"{class_dir}: empty class folder (no image files)")
         found[class_dir.name] = files

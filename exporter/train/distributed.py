@@ -109,7 +109,8 @@ class GlooSyncBatchNorm(nn.BatchNorm2d):
                 m = self.momentum if self.momentum is not None else 0.1
                 self.running_mean.mul_(1 - m).add_(mean.detach() * m)
                 self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1)) * m)
-                self.num_batches_tracked.add_(1)
+                if self.num_batches_tracked is not None:
+                    self.num_batches_tracked.add_(1)
         shape = (1, channels, 1, 1)
         y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y

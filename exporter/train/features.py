@@ -28,18 +28,13 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from desktop_app.core.preprocess import Preprocess
 from exporter.train import checkpoint
 from exporter.train.data import EpochSampler, ImageDataset, TensorRows, collate_skip_bad
 from exporter.train.distributed import Dist, barrier
 from exporter.train.modelsetup import head_name
+from workbench.preprocess import Preprocess
 
 CACHE_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cnn-workbench" / "features"
 
 
 @dataclass
@@ -115,16 +110,16 @@ def cached_features(
         return FeatureSet(TensorRows(features, labels), bad, path, False, seconds, 0.0)
     barrier(group)
     started = time.perf_counter()
-    entry = checkpoint.load(path, require="features")
+    cached = checkpoint.load(path, require="features")
     loaded = time.perf_counter() - started
     if group.main:
         print(
-            f"feature cache: reused {path} ({len(entry['labels'])} vectors, loaded in {loaded:.2f} s; "
-            f"computing them took {entry['seconds']:.1f} s)",
+            f"feature cache: reused {path} ({len(cached['labels'])} vectors, loaded in {loaded:.2f} s; "
+            f"computing them took {cached['seconds']:.1f} s)",
             file=sys.stderr,
         )
-    rows = TensorRows(entry["features"], entry["labels"])
-    return FeatureSet(rows, list(entry["bad_images"]), path, True, float(entry["seconds"]), loaded)
+    rows = TensorRows(cached["features"], cached["labels"])
+    return FeatureSet(rows, list(cached["bad_images"]), path, True, float(cached["seconds"]), loaded)
 
 
 def new_head(model: nn.Module, num_classes: int, seed: int) -> nn.Linear:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from desktop_app.core.atomic import write_text_atomic
+from workbench.atomic import write_text_atomic
 
 
 class Progress:

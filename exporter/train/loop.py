@@ -17,10 +17,10 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +32,11 @@ from exporter.train import checkpoint
 from exporter.train.data import EpochSampler, collate_skip_bad
 from exporter.train.distributed import Dist, all_sum, gather_lists
 from exporter.train.logs import Progress, write_logs
+
+
+def dataset_size(dataset: Dataset[Any]) -> int:
+    """``len(dataset)``: torch's ``Dataset`` type has no ``__len__``; every data set trained here has one."""
+    return len(cast(Sized, dataset))
 
 
 @dataclass
@@ -136,13 +141,14 @@ class Trainer:
         self.amp = self.cfg.amp and cuda
         self.model.to(self.device)
         if cuda and self.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            # torch's stubs know Module.to(memory_format=...) only as a Tensor method; it works on modules too
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net: nn.Module = self.model
         if self.group.world > 1:
             self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None)
         self.optimizer = make_optimizer(self.model, self.cfg)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.steps_per_epoch = len(self.train_set) // self.cfg.batch_size
+        self.steps_per_epoch = dataset_size(self.train_set) // self.cfg.batch_size
         self.total_steps = self.steps_per_epoch * self.cfg.epochs
         self.warmup_steps = round(self.cfg.warmup_epochs * self.steps_per_epoch)
 
@@ -182,10 +188,10 @@ class Trainer:
     def _train_epoch(self, stop: DeferredInterrupt) -> bool:
         """One epoch from ``state.batch`` on; False when stopped early (the state then says where)."""
         cfg, state = self.cfg, self.state
+        size = dataset_size(self.train_set)
         sampler = EpochSampler(
-            len(self.train_set), cfg.batch_size, cfg.seed, state.epoch, True, self.group.rank, self.group.world,
-            state.batch,
-        )  # fmt: skip
+            size, cfg.batch_size, cfg.seed, state.epoch, True, self.group.rank, self.group.world, state.batch
+        )
         progress = Progress(f"epoch {state.epoch + 1}/{cfg.epochs}", self.steps_per_epoch, state.batch, self.group.main)
         self.model.train()
         for x, y, errors in self._loader(self.train_set, sampler):
@@ -232,7 +238,7 @@ class Trainer:
         """Loss (plain cross-entropy), top-1 and top-5 over ``dataset``, summed over all processes."""
         model = model or self.model
         model.eval()
-        sampler = EpochSampler(len(dataset), self.cfg.batch_size, self.cfg.seed, 0, False, *self._rank_world())
+        sampler = EpochSampler(dataset_size(dataset), self.cfg.batch_size, self.cfg.seed, 0, False, *self._rank_world())
         sums = [0.0, 0.0, 0.0, 0.0]
         bad: list[str] = []
         for x, y, errors in self._loader(dataset, sampler):

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor, nn
 from torch.utils.data import Dataset
@@ -31,10 +31,10 @@ from exporter.train.distributed import Dist, barrier, convert_sync_batchnorm
 from exporter.train.logs import write_logs
 from exporter.train.loop import TrainConfig, Trainer
 from exporter.train.modelsetup import build_model, initial_weights
+from exporter.train.plan import Plan
 from exporter.train.voc import read_voc
-
-if TYPE_CHECKING:
-    from exporter.train.cli import Plan
+from workbench.atomic import ATOMIC_TEMP, remove_stale_temps
+from workbench.paths import feature_cache_dir
 
 
 @dataclass
@@ -128,7 +128,10 @@ def _frozen_run(
 ) -> Run:  # fmt: skip
     if plan.weights == "random" and group.main:
         print("warning: --freeze-backbone with --weights random trains a head on random features", file=sys.stderr)
-    folder = Path(cache_dir).expanduser() if cache_dir else features.default_cache_dir()
+    folder = Path(cache_dir).expanduser() if cache_dir else feature_cache_dir()
+    if group.main:  # feature files a killed run was writing
+        for note in remove_stale_temps(folder, ATOMIC_TEMP).notes():
+            print(note, file=sys.stderr)
     started = time.perf_counter()
     sets = {}
     for name in ("train", "val", "test"):

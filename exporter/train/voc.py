@@ -4,7 +4,7 @@ Label rule (:mod:`workbench.voc`, shared with the app's evaluation): an image's 
 **largest non-difficult object** (bounding-box area, VOC's inclusive pixel convention
 ``(xmax - xmin + 1) * (ymax - ymin + 1)``; on a tie the first object in the XML wins). Images whose
 objects are all ``<difficult>1</difficult>`` are skipped and counted. Classes and their indices are the
-20 VOC classes in the official order (``models/labels/voc-2012.txt``).
+20 VOC classes in the official order (``workbench/labels/voc-2012.txt``).
 
 Splits: ``ImageSets/Main/train.txt`` is the training set. VOC 2012 publishes no test annotations, so
 ``val.txt`` is split 50/50 into validation and test with the run's seed (ids sorted, shuffled, first

@@ -22,8 +22,8 @@ from onnx import external_data_helper
 from PIL import Image
 from torch import nn
 
-from desktop_app.core.contract import Golden, ModelCard, NodeMap, golden_input
-from desktop_app.core.preprocess import Preprocess
+from workbench.contract import Golden, ModelCard, NodeMap, golden_input
+from workbench.preprocess import Preprocess
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TINY_SIZE = 32

@@ -15,12 +15,22 @@ import torch
 from PIL import Image
 
 from desktop_app.core import classify as classify_module
-from desktop_app.core.classify import classify_images, classify_paths, predict_from_logits, softmax
-from desktop_app.core.imageio import load_image
-from desktop_app.core.preprocess import preprocess_image
-from desktop_app.core.session import LoadedModel, inspect_model, load_model
+from desktop_app.core.catalog import inspect_model
+from desktop_app.core.classify import (
+    NON_FINITE_REASON,
+    NonFiniteOutputError,
+    classify_images,
+    classify_paths,
+    finite_rows,
+    predict_from_logits,
+    softmax,
+)
+from desktop_app.core.runtime import LoadedModel, load_model
+from workbench.imageio import load_image
+from workbench.preprocess import preprocess_image
 
 from .conftest import DATA, Photos, Zoo
+from .test_hostile_files import sqrt_model
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +175,26 @@ def test_twelve_megapixel_jpeg_is_decoded_at_reduced_size(
     assert result.ok, result.error
     resize = model.entry.preprocess.resize
     assert seen_sizes == [(500, 375)] and min(seen_sizes[0]) >= 2 * resize
+
+
+def test_non_finite_logits_raise_and_name_the_rows() -> None:
+    logits = np.array([[1.0, 2.0], [np.nan, 0.0], [np.inf, 1.0]], dtype=np.float32)
+    with pytest.raises(NonFiniteOutputError, match=r"non-finite output .* \(batch rows 1, 2\)"):
+        predict_from_logits(logits, "ab")
+    assert issubclass(NonFiniteOutputError, ValueError)  # the window's ORT_ERRORS catch it as "inference failed"
+    assert list(finite_rows(logits)) == [True, False, False]
+
+
+def test_nan_for_one_image_leaves_its_batch_mates(tmp_path: Path) -> None:
+    model = load_model(inspect_model(sqrt_model(tmp_path / "sqrt.onnx")), "cpu")
+    paths = []
+    for name, colour in (("white", "white"), ("black", "black"), ("white2", "white")):
+        paths.append(tmp_path / f"{name}.png")
+        Image.new("RGB", (40, 30), colour).save(paths[-1])
+    results = list(classify_paths(model, paths, top_k=3, batch_size=8))
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].error == f"{paths[1]}: {NON_FINITE_REASON}"
+    assert results[0].prediction == results[2].prediction
+    assert all(np.isfinite(results[0].prediction.probabilities))
+    with pytest.raises(NonFiniteOutputError):
+        classify_images(model, [Image.open(paths[1])])

@@ -6,6 +6,7 @@ Run: ``pytest tests/desktop_app/test_cli.py -q``
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.cli import ascii_only, finite_or_error, json_line
 from desktop_app.core.catalog import ModelChoiceError, choose_model
+from desktop_app.core.classify import NON_FINITE_REASON, FileResult, Prediction
 
 from .conftest import TINY_LABELS, Photos, Zoo
 
@@ -138,7 +141,7 @@ def test_choose_model_by_name_and_default(zoo: Zoo, models: Path) -> None:
 
 def test_headless_imports_leave_out_torch_and_qt() -> None:
     code = (
-        "import sys, desktop_app.core.session, desktop_app.core.classify, desktop_app.core.profiling, desktop_app.cli;"
+        "import sys, desktop_app.core.runtime, desktop_app.core.classify, desktop_app.core.profiling, desktop_app.cli;"
         "import desktop_app.core.catalog, desktop_app.__main__;"
         "bad = [m for m in ('torch', 'PySide6', 'models') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
@@ -153,3 +156,19 @@ def test_help_and_unwritable_csv(models: Path, photos: Photos, tmp_path: Path) -
     assert proc.returncode == 0 and "--top-k" in proc.stdout and "--models-dir" in proc.stdout
     proc = run_cli("profile", photos.good[0], "--runs", "1", "--csv", tmp_path / "no" / "such" / "t.csv", models=models)
     assert proc.returncode == 2 and "cannot write CSV" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_non_finite_probabilities_never_reach_the_output(tmp_path: Path) -> None:
+    """The last guard: a prediction holding NaN becomes an error, and json_line refuses NaN outright."""
+    path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.png"))
+    nan = FileResult(path=path, prediction=Prediction((0, 1), ("a", "b"), (float("nan"), 0.5)))
+    checked = finite_or_error(nan)
+    assert checked.prediction is None and checked.error == f"{tmp_path}/caf\\xe9.png: {NON_FINITE_REASON}"
+    good = FileResult(path=path, prediction=Prediction((0,), ("a",), (1.0,)))
+    assert finite_or_error(good) is good
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        json_line({"p": float("inf")}, as_ascii=False)
+    assert json_line({"label": "café"}, as_ascii=True) == '{"label": "caf\\u00e9"}'
+    assert ascii_only(io.TextIOWrapper(io.BytesIO(), encoding="ascii")) is True
+    assert ascii_only(io.TextIOWrapper(io.BytesIO(), encoding="UTF8")) is False
+    assert ascii_only(io.StringIO()) is False

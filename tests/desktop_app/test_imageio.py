@@ -1,4 +1,4 @@
-"""Tests for desktop_app.core.imageio: pixel-mode conversions, bad files, JPEG draft, file listing.
+"""Tests for workbench.imageio: pixel-mode conversions, bad files, JPEG draft, file listing.
 
 All inputs are real files written to ``tmp_path`` with Pillow (or by hand, for PNG variants
 Pillow cannot write), e.g. ``pytest tests/desktop_app/test_imageio.py -q``.
@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from desktop_app.core import imageio
-from desktop_app.core.imageio import IMAGE_EXTENSIONS, ImageLoadError, iter_image_files, load_image
+from workbench import imageio
+from workbench.imageio import IMAGE_EXTENSIONS, ImageLoadError, iter_image_files, load_image
 
 PHOTO_CANDIDATES = (
     Path(__file__).resolve().parents[1] / "data" / "chelsea.png",

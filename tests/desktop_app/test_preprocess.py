@@ -1,4 +1,4 @@
-"""Tests for desktop_app.core.preprocess against a torch re-implementation of torchvision's PIL path.
+"""Tests for workbench.preprocess against a torch re-implementation of torchvision's PIL path.
 
 The reference below follows torchvision's ``Resize(int) -> CenterCrop -> ToTensor -> Normalize``
 code for PIL inputs step by step (Pillow for resize/pad/crop, torch for the tensor maths), so the
@@ -19,8 +19,9 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from desktop_app.core.imageio import load_image
-from desktop_app.core.preprocess import Preprocess, preprocess_batch, preprocess_image
+from workbench import preprocess as preprocess_module
+from workbench.imageio import load_image
+from workbench.preprocess import Preprocess, preprocess_batch, preprocess_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PHOTO_CANDIDATES = (REPO_ROOT / "tests" / "data" / "chelsea.png", Path("/work/shared/data/photos/chelsea.png"))
@@ -140,6 +141,47 @@ def test_matches_torchvision_resize_and_crop_variants(
     resize: int, crop: tuple[int, int], size: tuple[int, int]
 ) -> None:
     assert_matches_reference(noise_image(*size, seed=resize), Preprocess(resize=resize, crop=crop))
+
+
+# ---------------------------------------------------------------- bounded memory for any aspect ratio
+
+STRIP_CODE = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+from PIL import Image
+from workbench.preprocess import Preprocess, preprocess_image
+for size in [(1, 100_000), (100_000, 1), (3, 50_000)]:
+    img = Image.new("RGB", size, (255, 0, 51))
+    for interpolation in ("nearest", "bilinear", "bicubic"):
+        p = Preprocess(resize=256, crop=(224, 224), interpolation=interpolation, mean=(0, 0, 0), std=(1, 1, 1))
+        x = preprocess_image(img, p)
+        assert x.shape == (3, 224, 224), x.shape
+        assert (x[0] == 1).all() and (x[1] == 0).all() and (x[2] == 0.2).all(), (size, interpolation)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_AS is POSIX")
+def test_a_1x100000_strip_preprocesses_within_1_gb() -> None:
+    """Resizing the short side of a 1x100000 strip to 256 is 19 GB in full; only the cropped part is made."""
+    done = subprocess.run(
+        [sys.executable, "-c", STRIP_CODE], cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic"])
+@pytest.mark.parametrize("size", [(12, 900), (900, 12), (33, 2000)])
+def test_the_cropped_region_resize_stays_within_a_level_of_the_full_resize(
+    monkeypatch: pytest.MonkeyPatch, size: tuple[int, int], interpolation: str
+) -> None:
+    photo = Image.open(PHOTO_CANDIDATES[0]).convert("RGB").resize(size, Image.Resampling.BILINEAR)
+    p = Preprocess(resize=224, crop=(200, 210), interpolation=interpolation, mean=(0, 0, 0), std=(1, 1, 1))
+    full = tv_reference(photo, p) * 255
+    monkeypatch.setattr(preprocess_module, "MAX_RESIZED_PIXELS", 1000)  # take the region path for this image
+    region = preprocess_image(photo, p) * 255
+    difference = np.abs(region - full)
+    assert difference.max() <= 2.0 and (difference > 0.5).mean() <= 0.01
 
 
 def test_zero_padding_uses_zero_pixels_before_normalising() -> None:
@@ -293,6 +335,16 @@ VALID = {"resize": 256, "crop": [224, 224]}
         ("channel_order", {"channel_order": "rgb"}),
         ("layout", {"layout": "CHW"}),
         ("colour_space", {"colour_space": "sRGB"}),
+        ("resize", {"resize": 100_000}),
+        ("crop", {"crop": [20000, 20000]}),
+        ("crop", {"crop": [224, 2049]}),
+        ("std", {"std": [1e-30, 0.2, 0.2]}),
+        ("std", {"std": [0.2, 0.2, 1e-6]}),
+        ("std", {"std": [1e40, 0.2, 0.2]}),
+        ("mean", {"mean": [1e30, 0.5, 0.5]}),
+        ("mean", {"mean": [0.5, 3e5, 0.5]}),
+        ("value_range", {"value_range": [0.0, 1e9]}),
+        ("resize", {"resize": 10**5000}),
     ],
 )
 def test_from_dict_validation_names_the_field(field: str, changes: dict[str, object]) -> None:
@@ -306,6 +358,19 @@ def test_from_dict_missing_required(missing: str) -> None:
         Preprocess.from_dict({k: v for k, v in VALID.items() if k != missing})
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"value_range": [0.0, 255.0], "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},  # raw 0..255 pixels
+        {"value_range": [0.0, 65535.0], "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},  # raw 16-bit range
+        {"mean": [127 / 255] * 3, "std": [128 / 255] * 3},  # EfficientNet-Lite0
+        {"resize": 4096, "crop": [2048, 2048]},  # the largest sizes allowed
+    ],
+)
+def test_normalisations_in_real_use_are_accepted(changes: dict[str, object]) -> None:
+    Preprocess.from_dict({**VALID, **changes})
+
+
 def test_constructor_validates_too() -> None:
     with pytest.raises(ValueError, match=r"^std: "):
         Preprocess(resize=256, crop=(224, 224), std=(1.0, 0.0, 1.0))
@@ -316,7 +381,7 @@ def test_constructor_validates_too() -> None:
 
 def test_core_modules_do_not_import_torch_or_qt() -> None:
     code = (
-        "import sys, desktop_app.core.preprocess, desktop_app.core.imageio; "
+        "import sys, workbench.preprocess, workbench.imageio; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6')); "
         "assert not bad, bad"
     )

@@ -6,13 +6,14 @@ Run: ``pytest tests/desktop_app/test_profiling.py -q``
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
 
 import pytest
 
-from desktop_app.core.imageio import load_image
+from desktop_app.core.catalog import inspect_model
 from desktop_app.core.profiling import (
     GRAPH_PREFIX,
     ProfileCancelled,
@@ -24,7 +25,8 @@ from desktop_app.core.profiling import (
     to_csv,
     to_json,
 )
-from desktop_app.core.session import ModelLoadError, inspect_model
+from desktop_app.core.runtime import ModelLoadError
+from workbench.imageio import load_image
 
 from .conftest import DATA, Zoo
 
@@ -159,3 +161,17 @@ def test_progress_is_reported_and_cancel_stops_between_runs(zoo: Zoo) -> None:
             cancelled=lambda: len(seen) >= 2,
         )
     assert seen == [(1, 12), (2, 12)]
+
+
+def test_to_json_is_strict_and_escapes_names(resnet_report: ProfileReport) -> None:
+    first = resnet_report.rows[0]
+    odd = dataclasses.replace(first, module="layer1.\udce9\n", median_us=float("nan"))
+    report = dataclasses.replace(resnet_report, rows=(odd,), model="caf\udce9")
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        to_json(report)  # NaN is never written as the non-JSON token NaN
+    finite = dataclasses.replace(report, rows=(dataclasses.replace(odd, median_us=1.5),))
+    text = to_json(finite, ensure_ascii=True)
+    text.encode("ascii")
+    data = json.loads(text)
+    assert data["model"] == "caf\\xe9" and data["rows"][0]["module"] == "layer1.\\xe9\\x0a"
+    to_csv(finite.rows).encode("utf-8")  # no lone surrogate left: a strict UTF-8 file can hold it

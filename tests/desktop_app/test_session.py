@@ -1,4 +1,4 @@
-"""Tests for desktop_app.core.session / modelfile / providers with real ONNX files and ORT sessions.
+"""Tests for desktop_app.core.catalog / runtime / modelfile / providers with real ONNX files and ORT sessions.
 
 Run: ``pytest tests/desktop_app/test_session.py -q``
 """
@@ -16,17 +16,11 @@ import onnx
 import pytest
 import torch
 
-from desktop_app.core.contract import golden_input
-from desktop_app.core.labelsets import shipped_labels
+from desktop_app.core.catalog import inspect_model, scan_models
 from desktop_app.core.providers import CPU_EP, CUDA_EP, fallback_reason_from_log, parse_provider
-from desktop_app.core.session import (
-    ModelLoadError,
-    SessionCache,
-    compare_golden,
-    inspect_model,
-    load_model,
-    scan_models,
-)
+from desktop_app.core.runtime import ModelLoadError, SessionCache, compare_golden, load_model
+from workbench.contract import golden_input
+from workbench.labels import load_labels
 
 from .conftest import TINY_LABELS, TINY_SIZE, Zoo
 
@@ -122,7 +116,7 @@ def test_foreign_nchw_fixed_batch_1000_classes(zoo: Zoo) -> None:
     assert (entry.layout, entry.batch, entry.height, entry.width) == ("NCHW", 1, 40, 40)
     assert entry.preprocess.resize == round(40 * 256 / 224) and entry.preprocess.crop == (40, 40)
     assert entry.preprocess.mean == (0.485, 0.456, 0.406)
-    assert entry.labels == shipped_labels("imagenet-1k") and entry.labels[0] == "tench"
+    assert entry.labels == load_labels("imagenet-1k") and entry.labels[0] == "tench"
     assert any("ImageNet mean/std" in n for n in entry.notices)
     assert any("ImageNet-1k labels" in n for n in entry.notices)
     model = load_model(entry, "cpu")

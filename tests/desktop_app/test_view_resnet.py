@@ -27,10 +27,10 @@ def test_resnet18_export_end_to_end(make_window, resnet18_64: Path, photos, qtbo
         panel.profile_button.click()
     nodes = [r[0] for r in panel.table_rows()]
     assert any(n.startswith("layer3.1.conv") for n in nodes), nodes
-    panel.depth.setCurrentIndex(panel.depth.findData(1))
+    panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(1))
     blocks = {r[0] for r in panel.table_rows()}
     assert {"layer1", "layer2", "layer3", "layer4", "fc"} <= blocks, blocks
-    panel.depth.setCurrentIndex(panel.depth.findData(2))
+    panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(2))
     assert "layer3.1" in {r[0] for r in panel.table_rows()}
     shares = sum(float(r[4].rstrip("%")) for r in panel.table_rows())
     assert abs(shares - 100.0) < 1.0

@@ -56,19 +56,19 @@ def test_rows_are_module_names_sorted_with_shares(profiled) -> None:
 def test_depth_aggregates_to_blocks(profiled) -> None:
     panel = profiled.timing_panel
     nodes = panel.table_rows()
-    panel.depth.setCurrentIndex(panel.depth.findData(1))
+    panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(1))
     blocks = panel.table_rows()
     names = {r[0] for r in blocks}
     assert "layer1" in names and "stem" in names and "fc" in names
     assert len(blocks) < len(nodes)
     assert abs(_share_total(blocks) - 100.0) < 1.0
-    panel.depth.setCurrentIndex(panel.depth.findData(2))
+    panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(2))
     assert {"layer1.0", "layer1.1"} <= {r[0] for r in panel.table_rows()}
 
 
 def test_export_csv_and_json_atomically(profiled, tmp_path: Path, monkeypatch) -> None:
     panel = profiled.timing_panel
-    panel.depth.setCurrentIndex(panel.depth.findData(1))
+    panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(1))
     target = tmp_path / "out"
     target.mkdir()
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target / "t.csv"), ""))

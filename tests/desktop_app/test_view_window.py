@@ -263,16 +263,16 @@ def test_folder_without_images_and_empty_clipboard_say_so(make_window, model_ban
 
 
 def test_drag_over_highlights_the_drop_hint(make_window, model_bank, photos) -> None:
-    from PySide6.QtCore import QPointF, Qt
-    from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QDragLeaveEvent
     from PySide6.QtWidgets import QApplication
+
+    from tests.desktop_app.view_conftest import drag_enter_event
 
     window = make_window(model_bank["tiny"])
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photos["chelsea"]))])
-    enter = QDragEnterEvent(
-        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
+    enter = drag_enter_event(QPoint(10, 10), mime)
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
     assert window.empty_state.hint.text() == "Release to classify"

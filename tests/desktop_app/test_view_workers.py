@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.atomic import write_text_atomic as write_atomic
-from desktop_app.core.imageio import ImageLoadError
 from desktop_app.view.workers import Job, TaskRunner, describe_error
+from workbench.atomic import write_text_atomic as write_atomic
+from workbench.imageio import ImageLoadError
 
 
 @pytest.fixture

@@ -20,20 +20,23 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import PySide6
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from desktop_app.core.contract import Golden, ModelCard, NodeMap, golden_input
-from desktop_app.core.preprocess import Preprocess
 from desktop_app.view.main_window import MainWindow
 from desktop_app.view.settings import AppSettings
+from workbench.contract import Golden, ModelCard, NodeMap, golden_input
+from workbench.preprocess import Preprocess
 
 __all__ = [
     "bad_images",
     "build_model",
+    "drag_enter_event",
+    "drop_mime",
     "drop_paths",
     "make_window",
     "model_bank",
@@ -124,8 +127,12 @@ def build_model(
     blocks: int = 2,
     seed: int = 0,
     architecture: str = "tinynet",
+    labels: tuple[str, ...] | None = None,
 ) -> Path:
-    """Write a tiny classifier to ``path``; ``golden`` is "ok", "wrong" (a mismatch) or "none"."""
+    """Write a tiny classifier to ``path``; ``golden`` is "ok", "wrong" (a mismatch) or "none".
+
+    ``labels``: the CLASSES label names (default ``thing 0`` … ``thing 9``).
+    """
     graph, node_map = _graph(size, channels, blocks, "N" if card else 1, seed)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="view-tests")
     model.ir_version = 8
@@ -136,7 +143,7 @@ def build_model(
     meta_card = ModelCard(
         architecture=architecture,
         label_set="tiny-10",
-        labels=tuple(f"thing {i}" for i in range(CLASSES)),
+        labels=labels if labels is not None else tuple(f"thing {i}" for i in range(CLASSES)),
         preprocess=Preprocess(resize=round(size * 256 / 224), crop=(size, size)),
         weights=weights,
         training={"top1": 0.42} if trained else None,
@@ -268,13 +275,25 @@ def _png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + body
 
 
+def drag_enter_event(pos: QPoint, mime: QMimeData) -> QDragEnterEvent:
+    """A copy drag entering at ``pos``: PySide6 6.12 takes a QPointF (its QPoint form is deprecated), 6.11 a QPoint."""
+    point = QPointF(pos) if PySide6.__version_info__ >= (6, 12) else pos
+    buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    return QDragEnterEvent(point, Qt.DropAction.CopyAction, mime, buttons, keys)
+
+
 def drop_paths(window: MainWindow, paths: list[Path]) -> bool:
     """Deliver a real drag-enter + drop of file URLs to ``window``; returns whether the drop was accepted."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    return drop_mime(window, mime)
+
+
+def drop_mime(window: MainWindow, mime: QMimeData) -> bool:
+    """Deliver a real drag-enter + drop of ``mime`` (e.g. a file manager's text/uri-list) to ``window``."""
     pos = QPoint(window.width() // 2, window.height() // 2)
     actions = Qt.DropAction.CopyAction
-    enter = QDragEnterEvent(QPointF(pos), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = drag_enter_event(pos, mime)
     QApplication.sendEvent(window, enter)
     if not enter.isAccepted():
         return False

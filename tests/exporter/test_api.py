@@ -11,10 +11,10 @@ import onnxruntime as ort
 import pytest
 
 import exporter.verify
-from desktop_app.core.contract import ModelCard, golden_input
 from exporter.api import ExportResult, export_model
 from exporter.errors import ExporterError, VerificationError
 from tests.conftest import profiled_node_names
+from workbench.contract import ModelCard, golden_input
 
 
 @pytest.fixture(scope="module")

@@ -145,7 +145,7 @@ def test_unwritable_output_directory(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     proc = run_cli("export", "--model", "resnet18", "--weights", "random", "--out", str(blocker / "models"))
-    _assert_clean_failure(proc, str(blocker / "models"), "not writable")
+    _assert_clean_failure(proc, str(blocker / "models"), f"{blocker} is a file, not a folder")
 
 
 def test_offline_download_names_url_and_path(tmp_path: Path) -> None:

@@ -6,6 +6,12 @@ Downloads go through ``file://`` URLs (urllib reads them like any URL), so nothi
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,3 +54,21 @@ def test_cached_file_with_other_hash_is_used_and_reported(tmp_path: Path, torch_
     cached.write_bytes(b"locally made weights")
     path, sha, official = fetch_checkpoint(url, digest[:8], progress=False)
     assert path == cached and not official and sha == hashlib.sha256(b"locally made weights").hexdigest()
+
+
+def test_parts_of_killed_downloads_of_that_file_are_removed(tmp_path: Path, torch_home: Path, capsys) -> None:
+    url, digest = _source(tmp_path)
+    folder, name = torch_home / "hub" / "checkpoints", url.rsplit("/", 1)[-1]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40]
+    stale = [folder / f"{name}.{dead.pid}@{host}.abcd1234.part", folder / f"{name}.efgh5678.part"]
+    kept = [folder / f"{name}.{os.getpid()}@{host}.ijkl9012.part", folder / "other.pth.mnop3456.part"]
+    for path in stale + kept:
+        path.write_bytes(b"half a download")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in (stale[1], kept[1]):  # the old naming, two days old; one of them another file's
+        os.utime(path, (two_days_ago, two_days_ago))
+    path, _, _ = fetch_checkpoint(url, digest[:8], progress=False)
+    assert "removed 2 stale temporary file(s)" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == sorted([path.name, kept[0].name, kept[1].name])

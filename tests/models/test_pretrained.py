@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import models
-from desktop_app.core.imageio import load_image
-from desktop_app.core.preprocess import Preprocess, preprocess_batch
 from models.pretrained import WeightsError, build_pretrained, package_weights_file, read_state_dict
 from tests.conftest import EXPECTED_CLASSES, PHOTOS
+from workbench.imageio import load_image
+from workbench.preprocess import Preprocess, preprocess_batch
 
 
 @pytest.fixture(scope="module")

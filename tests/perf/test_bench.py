@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.cpu import CPU_FEATURES
 from exporter.api import ExportResult
 from exporter.bench import Accuracy, Timing, compare, summarise, torch_native_bf16
+from workbench.cpu import CPU_FEATURES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from desktop_app.core.catalog import inspect_model
 from desktop_app.core.classify import classify_paths
-from desktop_app.core.session import LoadedModel, inspect_model, load_model
+from desktop_app.core.runtime import LoadedModel, load_model
 from exporter.api import ExportResult
 
 

@@ -14,10 +14,10 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from desktop_app.core.contract import INPUT_NAME
 from exporter.quant_debug import leading_layers, weight_sensitivity
 from exporter.quant_rewrite import rewrite_for_int8
 from exporter.quantize import Int8Settings, quantize_qdq, run_logits
+from workbench.contract import INPUT_NAME
 
 RNG = np.random.default_rng(7)
 

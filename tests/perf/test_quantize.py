@@ -12,11 +12,12 @@ import onnxruntime as ort
 import pytest
 
 import exporter.verify
-from desktop_app.core.contract import ModelCard
-from desktop_app.core.session import inspect_model, load_model
+from desktop_app.core.catalog import inspect_model
+from desktop_app.core.runtime import load_model
 from exporter.api import ExportResult, export_model
 from exporter.errors import ExporterError, VerificationError
 from tests.conftest import profiled_node_names
+from workbench.contract import ModelCard
 
 
 def _card(path: Path) -> ModelCard:
@@ -95,9 +96,9 @@ def test_calibration_folder_errors_name_the_folder(tmp_path: Path) -> None:
 def test_unreadable_calibration_images_are_left_out_and_named(tmp_path: Path) -> None:
     import shutil
 
-    from desktop_app.core.preprocess import Preprocess
     from exporter.quantize import calibration_set
     from exporter.verify import photo_paths
+    from workbench.preprocess import Preprocess
 
     for photo in photo_paths():
         shutil.copy(photo, tmp_path / photo.name)

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from desktop_app.core import providers
-from desktop_app.core.contract import golden_input
+from desktop_app.core.catalog import inspect_model
 from desktop_app.core.providers import CACHE_DATA, optimized_cache_path
-from desktop_app.core.session import inspect_model, load_model
+from desktop_app.core.runtime import load_model
 from exporter.api import ExportResult
+from workbench.contract import golden_input
 
 
 def test_second_load_reuses_the_optimized_graph(fp32_export: ExportResult, tmp_path: Path, private_cache: Path) -> None:

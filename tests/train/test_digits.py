@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.core.catalog import inspect_model
 from desktop_app.core.classify import classify_paths
-from desktop_app.core.session import inspect_model, load_model
+from desktop_app.core.runtime import load_model
 from tests.train.conftest import DIGITS_ARGS, REPO, load, log_rows, run_train
 
 

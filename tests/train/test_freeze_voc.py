@@ -11,8 +11,9 @@ import pytest
 from PIL import Image, ImageOps
 
 import models
+from desktop_app.core.catalog import inspect_model
 from desktop_app.core.classify import classify_paths
-from desktop_app.core.session import inspect_model, load_model
+from desktop_app.core.runtime import load_model
 from tests.train.conftest import DATA, VOC_MINI, load, run_train
 
 PHOTOS = {

@@ -6,7 +6,7 @@ and without AMX, and int8/bf16 figures depend on exactly these instruction sets.
 
 Example::
 
-    python -c "from desktop_app.core.cpu import cpu_info; print(cpu_info())"
+    python -c "from workbench.cpu import cpu_info; print(cpu_info())"
 """
 
 from __future__ import annotations

@@ -9,40 +9,59 @@ has its EXIF orientation applied, and has transparency composited onto white.
 Greyscale 16-bit images are scaled to 8 bits by their real bit depth instead of being
 clipped to white as ``Image.convert("RGB")`` would do.
 
+Folders are walked by :func:`find_image_files`, which returns the image files plus one
+:class:`PathProblem` per path it had to skip (a symbolic-link loop, a broken link, a FIFO or device
+named like an image, a folder it cannot list), so one bad entry never hides the rest of a folder.
+File names are shown with :func:`display_path`: bytes that are not valid in the file-system encoding
+(``os.fsdecode``'s surrogate escapes) and control characters are written ``\\xNN``, so every name is
+printable in any locale, on one line, with every byte kept.
+
 Example::
 
-    from desktop_app.core.imageio import ImageLoadError, iter_image_files, load_image
+    from workbench.imageio import ImageLoadError, display_path, find_image_files, load_image
 
-    for path in iter_image_files(["holiday/", "cat.jpg"]):
+    found = find_image_files(["holiday/", "cat.jpg"])
+    for problem in found.problems:
+        print(problem)  # e.g. "holiday/loop.jpg: symbolic link loop, not followed"
+    for path in found.files:
         try:
             img = load_image(path, min_side=224)  # large JPEGs decode at reduced size
         except ImageLoadError as err:
             print(err)  # e.g. "cat.jpg: truncated or corrupt image data (image file is truncated)"
         else:
-            print(path, img.size)
+            print(display_path(path), img.size)
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
 import struct
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from workbench.names import display_path, printable
+
 __all__ = [
     "CLIPBOARD_NAME",
     "IMAGE_EXTENSIONS",
+    "FoundImages",
     "ImageLoadError",
+    "PathProblem",
+    "display_path",
+    "find_image_files",
     "iter_image_files",
     "load_image",
+    "printable",
 ]
 
 #: File suffixes (lower case, with the dot) offered in file dialogs and picked up in folders.
@@ -73,8 +92,8 @@ class ImageLoadError(Exception):
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
-        self.reason = _one_line(reason)
-        super().__init__(f"{path}: {self.reason}")
+        self.reason = printable(_one_line(reason))
+        super().__init__(f"{display_path(path)}: {self.reason}")
 
 
 def load_image(source: str | os.PathLike[str] | bytes, *, min_side: int | None = None) -> Image.Image:
@@ -113,42 +132,145 @@ def load_image(source: str | os.PathLike[str] | bytes, *, min_side: int | None =
         return _decode(fp, name, header, min_side)
 
 
-def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Expand ``paths`` into the list of image files to load, in a deterministic order.
+@dataclass(frozen=True)
+class PathProblem:
+    """A path skipped while looking for image files; ``str()`` is ``"<path>: <reason>"`` on one line."""
 
-    Folders are searched recursively (names sorted, hidden files and folders skipped,
-    symlinked folders not followed) and only files with a suffix in
-    :data:`IMAGE_EXTENSIONS` (any case) are kept.  Anything else that was given
-    explicitly is kept as-is, whatever its suffix or even if it does not exist, so
-    that :func:`load_image` reports a proper error for it later.  Duplicates are dropped.
+    path: Path
+    reason: str
+    error: OSError | None = None  # the OS error behind it, if any (e.g. a folder that cannot be listed)
 
-    Raises:
-        OSError: a folder (or one of its sub-folders) cannot be listed.
+    def __str__(self) -> str:
+        return f"{display_path(self.path)}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class FoundImages:
+    """What :func:`find_image_files` found: the files to load, and the paths it had to skip."""
+
+    files: tuple[Path, ...]
+    problems: tuple[PathProblem, ...]
+
+
+def find_image_files(paths: Iterable[str | os.PathLike[str]]) -> FoundImages:
+    """Expand ``paths`` into the image files to load (deterministic order) and the paths skipped on the way.
+
+    Folders are searched recursively (names sorted, hidden files and folders skipped, symlinked
+    folders not followed) and only files with a suffix in :data:`IMAGE_EXTENSIONS` (any case) are
+    kept. Anything given explicitly that is not a folder is kept as-is, whatever its suffix or even
+    if it does not exist, so that :func:`load_image` reports a proper error for it later.
+    Duplicates are dropped. Nothing is opened and nothing blocks: inside a folder, a symbolic-link
+    loop, a broken link or a FIFO, device or socket named like an image, and a folder that cannot
+    be listed (or is reached twice, e.g. through a bind mount) are each one :class:`PathProblem`,
+    and the walk goes on with the rest.
     """
-    result: list[Path] = []
+    files: list[Path] = []
+    problems: list[PathProblem] = []
     seen: set[str] = set()
     for given in paths:
         path = Path(given)
-        found = _walk_folder(path) if path.is_dir() else iter([path])
+        found = _walk_folder(path, problems) if _is_folder(path) else [path]
         for file in found:
             key = os.path.normcase(os.path.abspath(file))
             if key not in seen:
                 seen.add(key)
-                result.append(file)
-    return result
+                files.append(file)
+    return FoundImages(tuple(files), tuple(problems))
 
 
-def _walk_folder(folder: Path) -> Iterator[Path]:
-    """Yield image files below ``folder``, depth first, entries sorted by name."""
-    with os.scandir(folder) as scan:
-        entries = sorted(scan, key=lambda e: (e.name.casefold(), e.name))
-    for entry in entries:
-        if _is_hidden(entry):
+def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The files of :func:`find_image_files` as a list (kept for callers that cannot show its problems).
+
+    Loops, broken links and special files inside folders are left out without a word; use
+    :func:`find_image_files` to report them.
+
+    Raises:
+        OSError: a folder (or one of its sub-folders) cannot be listed.
+    """
+    found = find_image_files(paths)
+    for problem in found.problems:
+        if problem.error is not None and problem.reason.startswith(_CANNOT_LIST):
+            raise problem.error
+    return list(found.files)
+
+
+_CANNOT_LIST = "cannot list folder"
+_DIR, _FILE = "dir", "file"
+
+
+def _is_folder(path: Path) -> bool:
+    """``path`` is a folder (a symlink named explicitly is followed); any stat failure means it is not."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):  # missing, loop, no permission, NUL in the name: load_image says which
+        return False
+
+
+def _walk_folder(folder: Path, problems: list[PathProblem]) -> list[Path]:
+    """Image files below ``folder``, depth first, entries sorted by name (an explicit stack: no recursion limit)."""
+    visited: set[tuple[int, int]] = set()
+    found: list[Path] = []
+    top = _list_folder(folder, problems, visited)
+    stack = [iter(top)] if top is not None else []
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
             continue
+        kind = _entry_kind(entry, problems)
+        if kind == _FILE:
+            found.append(Path(entry.path))
+        elif kind == _DIR:
+            entries = _list_folder(Path(entry.path), problems, visited)
+            if entries is not None:
+                stack.append(iter(entries))
+    return found
+
+
+def _list_folder(
+    folder: Path, problems: list[PathProblem], visited: set[tuple[int, int]]
+) -> list[os.DirEntry[str]] | None:
+    """The sorted entries of ``folder``, or None (and one problem) when it cannot be listed or was seen before."""
+    try:
+        info = os.stat(folder)
+        key = (info.st_dev, info.st_ino)
+        if key in visited:
+            problems.append(
+                PathProblem(folder, "the same folder as one already searched (a bind mount?), not searched again")
+            )
+            return None
+        visited.add(key)
+        with os.scandir(folder) as scan:
+            return sorted(scan, key=lambda e: (e.name.casefold(), e.name))
+    except OSError as exc:
+        problems.append(PathProblem(folder, f"{_CANNOT_LIST} ({_os_error_reason(exc, folder=True)})", exc))
+        return None
+
+
+def _entry_kind(entry: os.DirEntry[str], problems: list[PathProblem]) -> str | None:
+    """``_DIR`` to search, ``_FILE`` to keep, or None to skip (adding a problem when the skip needs a word)."""
+    image_name = os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
+    try:
+        if _is_hidden(entry):
+            return None
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk_folder(Path(entry.path))
-        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-            yield Path(entry.path)
+            return _DIR
+        if not image_name and not entry.is_symlink():
+            return None  # notes.txt, a FIFO called "pipe": not an image candidate, nothing to say
+        mode = entry.stat().st_mode  # follows a symbolic link; never opens the entry
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            problems.append(PathProblem(Path(entry.path), "symbolic link loop, not followed", exc))
+        elif image_name:
+            reason = "broken symbolic link" if isinstance(exc, FileNotFoundError) else _os_error_reason(exc)
+            problems.append(PathProblem(Path(entry.path), reason, exc))
+        return None
+    if not image_name or stat.S_ISDIR(mode):
+        return None  # a link to a folder (not followed) or to a file that is not an image
+    if stat.S_ISREG(mode):
+        return _FILE
+    problems.append(PathProblem(Path(entry.path), f"not a regular file ({_file_kind(mode)}), skipped"))
+    return None
 
 
 def _is_hidden(entry: os.DirEntry[str]) -> bool:
@@ -162,29 +284,65 @@ def _is_hidden(entry: os.DirEntry[str]) -> bool:
 
 
 def _open_regular_file(path: Path, name: str) -> BinaryIO:
-    """Open ``path`` for binary reading, turning every OS-level failure into ImageLoadError."""
+    """Open ``path`` for binary reading, turning every OS-level failure into ImageLoadError.
+
+    Only a regular file is opened: a FIFO would block the open (and a device could act on it), so the
+    type is checked with ``stat`` first, and again on the open descriptor (opened non-blocking) in case
+    the file was swapped in between.
+    """
     try:
-        info = path.stat()
+        _check_regular(name, os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
     except OSError as exc:
         raise ImageLoadError(name, _os_error_reason(exc)) from exc
-    if stat.S_ISDIR(info.st_mode):
+    except ValueError as exc:  # "embedded null byte"
+        raise ImageLoadError(name, f"invalid file name ({exc})") from exc
+    try:
+        _check_regular(name, os.fstat(fd).st_mode)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")  # the caller closes it (`with` block)
+    except OSError as exc:
+        os.close(fd)
+        raise ImageLoadError(name, _os_error_reason(exc)) from exc
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_OPEN_FLAGS = _NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _check_regular(name: str, mode: int) -> None:
+    if stat.S_ISDIR(mode):
         raise ImageLoadError(name, "is a folder, not an image file")
-    if not stat.S_ISREG(info.st_mode):
-        raise ImageLoadError(name, "not a regular file")
-    try:
-        return open(path, "rb")  # the caller closes it (`with` block)
-    except OSError as exc:
-        raise ImageLoadError(name, _os_error_reason(exc)) from exc
+    if not stat.S_ISREG(mode):
+        raise ImageLoadError(name, f"not a regular file ({_file_kind(mode)})")
 
 
-def _os_error_reason(exc: OSError) -> str:
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO, named pipe"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def _os_error_reason(exc: OSError, *, folder: bool = False) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
     if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-        return "file not found"
+        return "folder not found" if folder else "file not found"
     if isinstance(exc, PermissionError):
         return "permission denied"
     if isinstance(exc, IsADirectoryError):
         return "is a folder, not an image file"
-    return f"cannot read file ({exc.strerror or exc})"
+    return f"cannot read {'folder' if folder else 'file'} ({exc.strerror or exc})"
 
 
 def _reject_svg(name: str, header: bytes, suffix: str) -> None:

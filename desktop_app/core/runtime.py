@@ -1,216 +1,41 @@
-"""Models for the workbench: find and describe ONNX files, open them with ONNX Runtime, cache sessions.
+"""The model runtime: open a catalogued file with ONNX Runtime, run it, check its golden self-test, cache sessions.
 
-* :func:`inspect_model` / :func:`scan_models` describe files without running them (bad files are
-  returned with a one-line ``error`` instead of raising); foreign files without workbench metadata
-  get assumed preprocessing and labels, listed in ``notices``.
 * :func:`load_model` opens a session on the chosen provider (auto / cuda / cpu), records what really
-  runs and why CUDA fell back, and runs the file's golden self-test.
+  runs and why CUDA fell back, and runs the file's golden self-test (:func:`run_golden`,
+  :func:`compare_golden`).
+* :class:`LoadedModel` runs preprocessed batches (looping for fixed-batch graphs).
 * :class:`SessionCache` keeps one :class:`LoadedModel` per (file, file version, provider).
+
+Finding and describing the files (:class:`~desktop_app.core.catalog.ModelEntry`) is :mod:`desktop_app.core.catalog`.
 
 Example::
 
-    python -c "from desktop_app.core.paths import models_dir; from desktop_app.core.session import scan_models, \\
-load_model; e = [m for m in scan_models(models_dir()) if m.usable][0]; m = load_model(e); print(m.providers, m.golden)"
+    python -c "from workbench.paths import models_dir; from desktop_app.core.catalog import scan_models; \\
+from desktop_app.core.runtime import load_model; e = [m for m in scan_models(models_dir()) if m.usable][0]; \\
+m = load_model(e); print(m.providers, m.golden)"
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections import Counter
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from desktop_app.core.contract import ContractError, ModelCard, golden_input
-from desktop_app.core.infocache import cached_graph_info
-from desktop_app.core.labelsets import LabelSetError, label_set_for, shipped_labels
-from desktop_app.core.modelfile import GraphInfo, ModelFileError
-from desktop_app.core.preprocess import Preprocess
+from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.providers import ORT_ERRORS, ModelLoadError, create_session, parse_provider, short_provider_name
+from workbench.contract import golden_input
 
 __all__ = [
     "GoldenResult",
     "LoadedModel",
-    "ModelEntry",
     "ModelLoadError",
     "SessionCache",
-    "inspect_model",
+    "compare_golden",
     "load_model",
-    "scan_models",
+    "run_golden",
 ]
-
-_LABEL_SET_TITLES = {"imagenet-1k": "ImageNet-1k", "voc-2012": "Pascal VOC 2012"}
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One ONNX file as the app sees it; ``error`` is set (and most fields empty) for unusable files."""
-
-    path: Path
-    name: str
-    card: ModelCard | None = None
-    layout: str = "NCHW"
-    input_name: str = ""
-    input_dtype: str = "float32"
-    output_name: str = ""
-    batch: int | None = None
-    height: int = 0
-    width: int = 0
-    num_classes: int = 0
-    preprocess: Preprocess | None = None
-    labels: tuple[str, ...] = ()
-    notices: tuple[str, ...] = ()
-    error: str | None = None
-
-    @property
-    def usable(self) -> bool:
-        return self.error is None
-
-    @property
-    def architecture(self) -> str | None:
-        return self.card.architecture if self.card else None
-
-    @property
-    def input_shape(self) -> tuple[int, int, int, int]:
-        """Shape of a batch of one (the fixed batch size when the graph has one)."""
-        n = self.batch or 1
-        if self.layout == "NCHW":
-            return (n, 3, self.height, self.width)
-        return (n, self.height, self.width, 3)
-
-
-_INSPECTED: dict[tuple[Path, int, int], ModelEntry] = {}
-_INSPECTED_LOCK = threading.Lock()
-_INSPECTED_MAX = 256
-
-
-def inspect_model(path: str | os.PathLike[str]) -> ModelEntry:
-    """Describe ``path``; never raises for a bad file (see ``ModelEntry.error``).
-
-    Usable entries are cached per (path, mtime, size), so rescanning a folder of large models is
-    cheap; unusable ones are checked again every time (their external data may have arrived since).
-    """
-    file = Path(path)
-    try:
-        stat = file.stat()
-    except OSError:
-        return _inspect_uncached(file)  # reports the problem in the entry's error
-    key = (file.absolute(), stat.st_mtime_ns, stat.st_size)
-    with _INSPECTED_LOCK:
-        cached = _INSPECTED.get(key)
-    if cached is not None:
-        return replace(cached, path=file)
-    entry = _inspect_uncached(file)
-    if entry.usable:
-        with _INSPECTED_LOCK:
-            if len(_INSPECTED) >= _INSPECTED_MAX:
-                _INSPECTED.clear()
-            _INSPECTED[key] = entry
-    return entry
-
-
-def _inspect_uncached(file: Path) -> ModelEntry:
-    try:
-        info = cached_graph_info(file)
-        return _entry_from_graph(file, info)
-    except ModelFileError as exc:
-        return ModelEntry(path=file, name=file.name, error=str(exc))
-    except (ContractError, LabelSetError) as exc:
-        return ModelEntry(path=file, name=file.name, error=f"{file.name}: {' '.join(str(exc).split())}")
-
-
-def scan_models(directory: str | os.PathLike[str]) -> list[ModelEntry]:
-    """Every ``*.onnx`` file in ``directory`` (not recursive), sorted by file name; [] if it does not exist.
-
-    Equal display names get the file name appended, so every entry reads differently.
-    """
-    folder = Path(directory)
-    if not folder.is_dir():
-        return []
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".onnx" and p.is_file()), key=_sort_key)
-    entries = [inspect_model(p) for p in files]
-    counts = Counter(e.name for e in entries)
-    return [replace(e, name=f"{e.name} ({e.path.name})") if counts[e.name] > 1 else e for e in entries]
-
-
-def _sort_key(path: Path) -> tuple[str, str]:
-    return (path.name.casefold(), path.name)
-
-
-def _entry_from_graph(path: Path, info: GraphInfo) -> ModelEntry:
-    card = ModelCard.from_metadata(info.metadata)
-    if card is not None:
-        return _entry_with_card(path, info, card)
-    if info.height is None or info.width is None:
-        raise ModelFileError(path, "input height/width are dynamic and the file has no metadata giving the size")
-    if info.num_classes is None:
-        raise ModelFileError(path, "number of classes is dynamic and the file has no metadata giving the labels")
-    crop = (info.height, info.width)
-    preprocess = Preprocess(resize=round(min(crop) * 256 / 224), crop=crop, layout=info.layout)
-    labels, label_notice = _assumed_labels(info.num_classes)
-    notices = (
-        "no workbench metadata in the file: assumed ImageNet mean/std normalisation, "
-        f"resize to {preprocess.resize} px (bilinear) and centre crop {crop[0]}x{crop[1]}, "
-        f"{info.layout} input from the graph",
-        label_notice,
-    )
-    return _entry(path, path.stem, None, info, crop, info.num_classes, preprocess, labels, notices)
-
-
-def _entry_with_card(path: Path, info: GraphInfo, card: ModelCard) -> ModelEntry:
-    p = card.preprocess
-    if p.layout != info.layout:
-        raise ModelFileError(path, f"metadata says layout {p.layout} but the graph input is {info.layout}")
-    for axis, graph_value, card_value in (("height", info.height, p.crop[0]), ("width", info.width, p.crop[1])):
-        if graph_value is not None and graph_value != card_value:
-            reason = f"metadata crop {axis} {card_value} differs from the graph input {axis} {graph_value}"
-            raise ModelFileError(path, reason)
-    if info.num_classes is not None and info.num_classes != len(card.labels):
-        reason = f"metadata has {len(card.labels)} labels but the graph outputs {info.num_classes} classes"
-        raise ModelFileError(path, reason)
-    notices = () if card.trained else ("UNTRAINED random weights: predictions are meaningless",)
-    return _entry(path, card.display_name, card, info, p.crop, len(card.labels), p, card.labels, notices)
-
-
-def _entry(
-    path: Path,
-    name: str,
-    card: ModelCard | None,
-    info: GraphInfo,
-    crop: tuple[int, int],
-    num_classes: int,
-    preprocess: Preprocess,
-    labels: tuple[str, ...],
-    notices: tuple[str, ...],
-) -> ModelEntry:
-    return ModelEntry(
-        path=path,
-        name=name,
-        card=card,
-        layout=info.layout,
-        input_name=info.input_name,
-        input_dtype=info.input_dtype,
-        output_name=info.output_name,
-        batch=info.batch,
-        height=crop[0],
-        width=crop[1],
-        num_classes=num_classes,
-        preprocess=preprocess,
-        labels=labels,
-        notices=notices,
-    )
-
-
-def _assumed_labels(num_classes: int) -> tuple[tuple[str, ...], str]:
-    label_set = label_set_for(num_classes)
-    if label_set is None:
-        labels = tuple(f"class {i}" for i in range(num_classes))
-        return labels, f"no labels in the file: showing class numbers for its {num_classes} outputs"
-    title = _LABEL_SET_TITLES.get(label_set, label_set)
-    return shipped_labels(label_set), f"no labels in the file: assumed {title} labels for its {num_classes} outputs"
 
 
 @dataclass(frozen=True)
