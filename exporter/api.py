@@ -122,7 +122,7 @@ def export_model(
     golden_record = make_golden(torch_logits(resolved.model, golden), (crop, crop))
     card = _card(name, resolved, preprocess, opset, node_map, golden_record)
     if precision != "fp32":
-        from exporter.quant_export import lower
+        from exporter.quant.lower import lower
 
         folder_arg = Path(calibration).expanduser() if calibration is not None else None
         lowered = lower(proto, card, resolved, (crop, crop), precision, folder_arg, calibration_method, log)

@@ -5,7 +5,7 @@ the variants so machine noise hits them alike (on a CPU that computes bfloat16 n
 AVX512-BF16 or AMX, also PyTorch under ``torch.autocast`` bf16 and OpenVINO running the fp32 file
 with a bf16 inference precision): median and p90 latency at each batch size, images/s,
 GMAC/s, the speed-up over PyTorch eager, and each variant's top-1 agreement and logit error against
-PyTorch fp32 on real photos (:mod:`exporter.quant_photos`). A JSON record with the hardware, load,
+PyTorch fp32 on real photos (:mod:`exporter.bench_photos`). A JSON record with the hardware, load,
 library versions and session options is written next to the printout.
 
 Example::
@@ -177,7 +177,7 @@ def compare(reference: np.ndarray, got: np.ndarray, variant: str, stable: np.nda
 
     ``stable`` marks the images whose reference top-1 does not change under one grey level of noise.
     """
-    from exporter.quantize import agreement
+    from exporter.quant.measure import agreement
 
     score = agreement(reference, got)
     diff = np.abs(reference - got)
@@ -268,7 +268,7 @@ def run_bench(
     import torch
 
     import models
-    from exporter.quant_photos import accuracy_set, grey_level_noise
+    from exporter.bench_photos import accuracy_set, grey_level_noise
 
     torch.set_num_threads(threads)
     spec = models.get_spec(name)
@@ -301,7 +301,7 @@ def run_bench(
         "files": {k: str(v) for k, v in files.items()},
         "session_options": _session_options(threads, bf16) | ov_info,
         "accuracy_photos": f"{len({n.split('#')[0] for n in photo_names})} real photos (not the calibration ones), "
-        f"whole and mirrored = {len(photo_names)} images (exporter/quant_photos.py)",
+        f"whole and mirrored = {len(photo_names)} images (exporter/bench_photos.py)",
         "fp32_noise_floor": {
             "top1_agreement": float(stable.mean()),
             "meaning": "PyTorch fp32 against itself with one grey level of Gaussian noise added to the photos",

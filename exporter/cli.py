@@ -25,7 +25,7 @@ from exporter.errors import ExporterError
 from exporter.hub import cached_checkpoint
 from exporter.interrupt import DeferredInterrupt
 from exporter.onnx_build import DEFAULT_OPSET
-from exporter.quantize import METHODS as CALIBRATION_METHODS
+from exporter.quant.qdq import METHODS as CALIBRATION_METHODS
 from exporter.train.cli import add_train_parser, run_train
 from workbench.contract import PRECISIONS
 from workbench.paths import ENV_VAR, dir_problem, models_dir

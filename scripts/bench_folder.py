@@ -1,7 +1,7 @@
 """Folder throughput: the app's classify_paths (parallel reduced-size JPEG decoding, batches) vs a plain PyTorch loop.
 
 Generates (once) a folder of real-sized JPEGs, 2-12 megapixels, from the real photos of
-:mod:`exporter.quant_photos` (upscaled random crops, some mirrored), then times in ONE run:
+:mod:`exporter.bench_photos` (upscaled random crops, some mirrored), then times in ONE run:
 
 * ``pytorch-loop``: PIL decode at full size, resize, crop, normalise, eager forward, one image at a time;
 * ``app-<precision>``: :func:`desktop_app.core.classify.classify_paths` on the exported ONNX files.
@@ -29,7 +29,7 @@ from desktop_app.core.classify import classify_paths
 from desktop_app.core.runtime import load_model
 from exporter.api import export_model, output_name
 from exporter.bench import environment
-from exporter.quant_photos import real_photos
+from exporter.bench_photos import real_photos
 from exporter.weights import resolve_weights
 from workbench.preprocess import Preprocess, preprocess_image
 

@@ -14,9 +14,10 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from exporter.quant_debug import leading_layers, weight_sensitivity
-from exporter.quant_rewrite import rewrite_for_int8
-from exporter.quantize import Int8Settings, quantize_qdq, run_logits
+from exporter.quant.fallback import leading_layers, weight_sensitivity
+from exporter.quant.measure import run_logits
+from exporter.quant.qdq import Int8Settings, quantize_qdq
+from exporter.quant.rewrites import rewrite_for_int8
 from workbench.contract import INPUT_NAME
 
 RNG = np.random.default_rng(7)
@@ -84,7 +85,7 @@ def test_an_fp32_fallback_stays_fp32_when_onnx_runtime_loads_the_file(tmp_path: 
     as_written = _run(out, batch, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # the graph's own numerics
     as_loaded = _run(out, batch, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)  # what the app runs
     relative = float(np.abs(as_loaded - as_written).max() / np.abs(as_written).max())
-    assert relative < 0.01, relative  # 0.0 here; 0.04 without exporter.quant_keep (ORT 1.31)
+    assert relative < 0.01, relative  # 0.0 here; 0.04 without exporter.quant.keep_float (ORT 1.31)
     graph = onnx.load(str(out)).graph
     producers = {o: n.op_type for n in graph.node for o in n.output}
     conv1 = next(n for n in graph.node if n.name == "conv1")

@@ -96,7 +96,7 @@ def test_calibration_folder_errors_name_the_folder(tmp_path: Path) -> None:
 def test_unreadable_calibration_images_are_left_out_and_named(tmp_path: Path) -> None:
     import shutil
 
-    from exporter.quantize import calibration_set
+    from exporter.quant.calibration import calibration_set
     from exporter.verify import photo_paths
     from workbench.preprocess import Preprocess
 

@@ -9,7 +9,7 @@ its inputs (the loss happens at this node, not upstream). When no node is harmfu
 are ranked by weight sensitivity instead: the model's output SQNR when only that layer's weights are
 rounded to int8 (a small error early on can be amplified by everything after it). The worst ones are
 excluded, the model is quantized again, and the exclusion is kept only when the output SQNR against
-fp32 improves. :mod:`exporter.quant_keep` makes sure ONNX Runtime does not quantize them again.
+fp32 improves. :mod:`exporter.quant.keep_float` makes sure ONNX Runtime does not quantize them again.
 
 Example::
 
@@ -34,16 +34,11 @@ from onnxruntime.quantization.qdq_loss_debug import (
 )
 
 from exporter.interrupt import checkpoint
-from exporter.quant_bias import layer_input_means
-from exporter.quantize import (
-    INT8_OPS,
-    BatchReader,
-    Int8Settings,
-    Progress,
-    agreement,
-    quantize_qdq,
-    run_logits,
-)
+from exporter.quant.bias import layer_input_means
+from exporter.quant.calibration import BatchReader
+from exporter.quant.measure import agreement, run_logits
+from exporter.quant.qdq import INT8_OPS, Int8Settings, quantize_qdq
+from exporter.quant.workspace import Progress
 
 DEBUG_IMAGES = 4
 LOCAL_DROP_DB = 6.0  # the node itself loses at least this much SQNR ...

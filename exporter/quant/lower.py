@@ -23,18 +23,13 @@ import onnx
 
 from exporter.errors import VerificationError
 from exporter.interrupt import checkpoint
-from exporter.quant_debug import lower_int8
-from exporter.quant_rewrite import rewrite_for_int8, shared_concat_params
-from exporter.quantize import (
-    Int8Settings,
-    Progress,
-    augmentations,
-    calibration_set,
-    lower_fp16,
-    preprocess_for_quantization,
-    run_logits,
-    scratch_dir,
-)
+from exporter.quant.calibration import augmentations, calibration_set
+from exporter.quant.fallback import lower_int8
+from exporter.quant.fp16 import lower_fp16
+from exporter.quant.measure import run_logits
+from exporter.quant.qdq import Int8Settings, preprocess_for_quantization
+from exporter.quant.rewrites import rewrite_for_int8, shared_concat_params
+from exporter.quant.workspace import Progress, scratch_dir
 from exporter.verify import (
     LOWERED_GOLDEN_TOLERANCE,
     LoweredVerification,

@@ -220,7 +220,7 @@ def shared_concat_params(pre_path: Path, calibration: np.ndarray, scratch: Path)
     """
     from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
 
-    from exporter.quantize import BatchReader
+    from exporter.quant.calibration import BatchReader
 
     graph = onnx.load(str(pre_path), load_external_data=False).graph
     parent: dict[str, str] = {}

@@ -14,7 +14,7 @@ Sources and licences (from the packages' own documentation):
 
 Example::
 
-    python -c "from exporter.quant_photos import real_photos; print([p.name for p in real_photos()])"
+    python -c "from exporter.bench_photos import real_photos; print([p.name for p in real_photos()])"
 """
 
 from __future__ import annotations
