@@ -9,7 +9,7 @@
 # TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126" for a CUDA build.
 # PYTHON picks the interpreter a new .venv is made with (default python3; 3.10 or newer). No newer one
 # is preferred: pyproject.toml gives every supported Python a PySide6 that keeps its references
-# (below 6.12 on 3.10/3.11; see tests/desktop_app/test_qt_refcounts.py), and an existing .venv is
+# (below 6.12 on 3.10/3.11; see tests/desktop_app/view/test_qt_refcounts.py), and an existing .venv is
 # brought into line by the install below. Delete .venv to start over with another PYTHON.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"

@@ -1,17 +1,24 @@
-"""Shared fixtures: the repository's test data; per-user folders redirected away from the user's own."""
+"""Shared fixtures and hooks: the repository's test data; per-user folders redirected away from the user's own;
+small fp32 / int8 / fp16 exports made once per session (for the perf tests of the exporter and the app).
+
+Helpers that test modules import are in ``tests/helpers.py``, not here.
+
+Run: ``pytest tests -q``
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-DATA = Path(__file__).resolve().parent / "data"
-PHOTOS = {"chelsea": DATA / "chelsea.png", "coffee": DATA / "coffee.png"}
-# ImageNet indices a good model puts in the top-5 for each shared photo.
-EXPECTED_CLASSES = {"chelsea": {281, 282, 285}, "coffee": {967, 968, 504}}
+from tests.helpers import DATA, export_small
+
+if TYPE_CHECKING:
+    from exporter.api import ExportResult
 
 
 @pytest.fixture(scope="session")
@@ -26,17 +33,29 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("CNN_WORKBENCH_MODELS", str(scratch / "models"))
 
 
-def profiled_node_names(model_file: Path, folder: Path, size: int = 64) -> list[str]:
-    """The node names ONNX Runtime's profiler reports for one run of ``model_file`` (CPU, all optimisations)."""
-    import json
+@pytest.fixture(scope="session")
+def perf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("perf-models")
 
-    import numpy as np
-    import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.enable_profiling = True
-    options.profile_file_prefix = str(folder / "profile")
-    session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-    session.run(None, {"image": np.zeros((1, 3, size, size), np.float32)})
-    events = json.loads(Path(session.end_profiling()).read_text())
-    return [e["name"] for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+@pytest.fixture(scope="session")
+def fp32_export(perf_dir: Path) -> ExportResult:
+    return export_small(perf_dir, "fp32")
+
+
+@pytest.fixture(scope="session")
+def int8_export(perf_dir: Path) -> ExportResult:
+    return export_small(perf_dir, "int8")
+
+
+@pytest.fixture(scope="session")
+def fp16_export(perf_dir: Path) -> ExportResult:
+    return export_small(perf_dir, "fp16")
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's own optimized-model cache (never the user's); the perf modules use it for every test."""
+    cache = tmp_path / "opt-cache"
+    monkeypatch.setenv("CNN_WORKBENCH_CACHE", str(cache))
+    return cache

@@ -1,4 +1,4 @@
-"""Test helpers about processes and hosts, for the tests of what cleans up after killed runs.
+"""Test helpers about processes and hosts: what cleans up after killed runs, and runs without root's DAC override.
 
 Example::
 
@@ -7,10 +7,14 @@ Example::
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+
+import pytest
 
 
 def host_name() -> str:
@@ -23,3 +27,13 @@ def dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def without_dac_override() -> list[str]:
+    """A command prefix that makes permission bits apply (root normally bypasses them)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: an unreadable folder cannot be made")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]

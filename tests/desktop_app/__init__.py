@@ -1,1 +1,1 @@
-"""Tests for the Qt-free desktop_app.core modules (image loading and preprocessing)."""
+"""Tests for desktop_app: the Qt-free core and its CLI here, the PySide6 window in ``view/``."""

@@ -26,11 +26,11 @@ from desktop_app.core.classify import (
     softmax,
 )
 from desktop_app.core.runtime import LoadedModel, load_model
+from tests.desktop_app.helpers import Photos, Zoo
+from tests.desktop_app.hostile import sqrt_model
+from tests.helpers import DATA
 from workbench.imageio import load_image
 from workbench.preprocess import preprocess_image
-
-from .conftest import DATA, Photos, Zoo
-from .test_hostile_files import sqrt_model
 
 
 @pytest.fixture(scope="module")

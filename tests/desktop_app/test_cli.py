@@ -19,8 +19,7 @@ import pytest
 from desktop_app.cli import ascii_only, finite_or_error, json_line
 from desktop_app.core.catalog import ModelChoiceError, choose_model
 from desktop_app.core.classify import NON_FINITE_REASON, FileResult, Prediction
-
-from .conftest import TINY_LABELS, Photos, Zoo
+from tests.desktop_app.helpers import TINY_LABELS, Photos, Zoo
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 Every check runs ``python -m desktop_app classify|profile`` as a real subprocess (with a timeout, so a
 blocking open fails the test instead of hanging it) on real files in ``tmp_path``, with the real tiny
-model of ``conftest.zoo`` or a tiny ONNX model built here whose output is NaN for dark images.
+model of the ``zoo`` fixture or ``tests.desktop_app.hostile.sqrt_model``, whose output is NaN for dark images.
 
 Run: ``pytest tests/desktop_app/test_hostile_files.py -q``
 """
@@ -17,20 +17,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from workbench.contract import ModelCard
-from workbench.preprocess import Preprocess
-
-from .conftest import TINY_SIZE, Zoo, write_card
+from tests.desktop_app.helpers import Zoo
+from tests.desktop_app.hostile import NAN_LABELS, sqrt_model
+from tests.processes import without_dac_override
 
 REPO = Path(__file__).resolve().parents[2]
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs, symlinks and byte file names are POSIX")
-NAN_LABELS = ("café", "日本", "naïve", *(f"class-{i}" for i in range(3, 10)))
 STRICT_UTF8 = {"PYTHONIOENCODING": "utf-8:strict", "LC_ALL": "C.UTF-8"}
 
 
@@ -73,41 +68,6 @@ def models(zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("hostile-models")
     shutil.copy(zoo.workbench, folder / zoo.workbench.name)
     return folder
-
-
-def sqrt_model(path: Path) -> Path:
-    """A workbench model whose logits are sqrt(mean of the normalised input + class offset).
-
-    A white image gives finite logits; a black one (mean about -2) gives NaN for every class.
-    """
-    pixels = 3 * TINY_SIZE * TINY_SIZE
-    weight = numpy_helper.from_array(np.full((pixels, 10), 1.0 / pixels, dtype=np.float32), "weight")
-    offset = numpy_helper.from_array(np.linspace(0.09, 0.0, 10, dtype=np.float32), "offset")  # "café" first
-    nodes = [
-        helper.make_node("Flatten", ["image"], ["flat"], axis=1, name="/fc/Flatten"),
-        helper.make_node("MatMul", ["flat", "weight"], ["mean"], name="/fc/MatMul"),
-        helper.make_node("Add", ["mean", "offset"], ["shifted"], name="/fc/Add"),
-        helper.make_node("Sqrt", ["shifted"], ["logits"], name="/fc/Sqrt"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "sqrt-net",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, TINY_SIZE, TINY_SIZE])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
-        initializer=[weight, offset],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="hostile-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    card = ModelCard(
-        architecture="sqrtnet",
-        label_set="hostile-10",
-        labels=NAN_LABELS,
-        preprocess=Preprocess(resize=36, crop=(TINY_SIZE, TINY_SIZE)),
-        weights={"source": "constructed", "trained": True},
-    )
-    write_card(path, model, card)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -192,16 +152,6 @@ except imageio.ImageLoadError as exc:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"{fifo}: not a regular file (FIFO, named pipe)"
-
-
-def without_dac_override() -> list[str]:
-    """A command prefix that makes permission bits apply (root normally bypasses them)."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: an unreadable folder cannot be made")
-    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
 
 
 @POSIX_ONLY

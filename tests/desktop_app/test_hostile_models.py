@@ -13,81 +13,20 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import numpy_helper
 from PIL import Image
 
 from desktop_app.core.catalog import inspect_model, scan_models
 from desktop_app.core.runtime import load_model
-from workbench.contract import ModelCard
-from workbench.preprocess import Preprocess
+from tests.desktop_app.hostile import LABELS, build_model, card_metadata, replace_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LABELS = tuple(f"thing-{i}" for i in range(10))
 GIB = 1024**3
-
-
-def build_model(
-    path: Path,
-    changes: Mapping[str, str | None] | None = None,
-    *,
-    dims: tuple[int | str, ...] = ("N", 3, "H", "W"),
-    classes: int | str = 10,
-    card: bool = True,
-    preprocess: Preprocess | None = None,
-) -> Path:
-    """A classifier (GlobalAveragePool -> Flatten -> MatMul) with our metadata, ``changes`` applied (None deletes)."""
-    weights = numpy_helper.from_array(np.linspace(-1, 1, 30, dtype=np.float32).reshape(3, 10), "w")
-    nodes = [
-        helper.make_node("GlobalAveragePool", ["image"], ["pooled"], name="pool"),
-        helper.make_node("Flatten", ["pooled"], ["flat"], name="flatten"),
-        helper.make_node("MatMul", ["flat", "w"], ["logits"], name="fc"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "hostile",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(dims))],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [dims[0], classes])],
-        [weights],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    props = card_metadata(preprocess) if card else {}
-    for key, value in (changes or {}).items():
-        if value is None:
-            props.pop(key, None)
-        else:
-            props[key] = value
-    for key, value in props.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(path))
-    return path
-
-
-def card_metadata(preprocess: Preprocess | None = None) -> dict[str, str]:
-    card = ModelCard(
-        architecture="poolnet",
-        label_set="hostile-10",
-        labels=LABELS,
-        preprocess=preprocess or Preprocess(resize=256, crop=(224, 224)),
-        weights={"source": "file", "detail": "poolnet.pt", "trained": True},
-        provenance={"exporter": "test"},
-    )
-    return card.to_metadata()
-
-
-def replace_bytes(path: Path, placeholder: bytes, raw: bytes) -> Path:
-    """Put bytes that are not UTF-8 where ``placeholder`` (same length) is in the file."""
-    assert len(placeholder) == len(raw)
-    data = path.read_bytes()
-    assert data.count(placeholder) == 1
-    path.write_bytes(data.replace(placeholder, raw))
-    return path
 
 
 def run_cli(

@@ -14,7 +14,7 @@ import onnx
 import pytest
 
 from desktop_app.core import catalog, infocache
-from tests.desktop_app.conftest import Zoo
+from tests.desktop_app.helpers import Zoo
 from workbench.modelfile import GraphInfo, read_graph_info
 
 

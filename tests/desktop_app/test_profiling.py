@@ -26,9 +26,9 @@ from desktop_app.core.profiling import (
     to_json,
 )
 from desktop_app.core.runtime import ModelLoadError
+from tests.desktop_app.helpers import Zoo
+from tests.helpers import DATA
 from workbench.imageio import load_image
-
-from .conftest import DATA, Zoo
 
 
 @pytest.fixture(scope="module")

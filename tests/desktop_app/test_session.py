@@ -19,10 +19,9 @@ import torch
 from desktop_app.core.catalog import inspect_model, scan_models
 from desktop_app.core.providers import CPU_EP, CUDA_EP, fallback_reason_from_log, parse_provider
 from desktop_app.core.runtime import ModelLoadError, SessionCache, compare_golden, load_model
+from tests.desktop_app.helpers import TINY_LABELS, TINY_SIZE, Zoo
 from workbench.contract import golden_input
 from workbench.labels import load_labels
-
-from .conftest import TINY_LABELS, TINY_SIZE, Zoo
 
 
 def test_workbench_model_is_described_from_its_card(zoo: Zoo) -> None:

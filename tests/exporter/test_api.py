@@ -13,7 +13,7 @@ import pytest
 import exporter.verify
 from exporter.api import ExportResult, export_model
 from exporter.errors import ExporterError, VerificationError
-from tests.conftest import profiled_node_names
+from tests.helpers import profiled_node_names
 from workbench.contract import ModelCard, golden_input
 
 

@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 
 import models
-from tests.conftest import EXPECTED_CLASSES, PHOTOS
-from tests.exporter.conftest import REPO, place_checkpoint, run_cli
+from tests.exporter.helpers import place_checkpoint, run_cli
+from tests.helpers import EXPECTED_CLASSES, PHOTOS, REPO
 
 
 def _assert_clean_failure(proc: subprocess.CompletedProcess[str], *needles: str, code: int = 2) -> None:

@@ -14,7 +14,7 @@ import pytest
 import models
 from exporter.api import export_model
 from exporter.verify import RELATIVE_TOLERANCE
-from tests.exporter.conftest import place_checkpoint
+from tests.exporter.helpers import place_checkpoint
 from workbench.contract import ModelCard
 
 SMALL = {"vgg": 32, "densenet": 32, "resnet": 64, "inception": 75, "efficientnet": 64}

@@ -19,7 +19,7 @@ import torch
 
 import models
 from exporter.errors import ExporterError
-from tests.exporter.conftest import run_cli
+from tests.exporter.helpers import run_cli
 
 SMALL = ["--model", "resnet18", "--image-size", "32", "--quiet"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from tests.exporter.conftest import REPO
+from tests.helpers import REPO
 from tests.processes import dead_pid, host_name
 
 DAY = 24 * 3600

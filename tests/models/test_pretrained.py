@@ -10,7 +10,7 @@ import torch
 
 import models
 from models.pretrained import WeightsError, build_pretrained, package_weights_file, read_state_dict
-from tests.conftest import EXPECTED_CLASSES, PHOTOS
+from tests.helpers import EXPECTED_CLASSES, PHOTOS
 from workbench.imageio import load_image
 from workbench.preprocess import Preprocess, preprocess_batch
 

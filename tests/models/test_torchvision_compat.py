@@ -15,7 +15,7 @@ import torch
 
 import models
 from models.densenet import remap_legacy_keys
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.models.synthetic_weights import reference_input, synthetic_state_dict
 
 TORCHVISION_NAMES = [n for n in models.list_models() if n != "efficientnet_lite0"]

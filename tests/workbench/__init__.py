@@ -1,0 +1,1 @@
+"""Tests for the ground floor, ``workbench``: image decoding, preprocessing, atomic writes, hostile files."""
