@@ -11,12 +11,15 @@ Example::
     python -m desktop_app                                   # the GUI
     python -m desktop_app classify photos/ cat.jpg --top-k 3 --json
     python -m desktop_app profile cat.jpg --model resnet18 --runs 20 --depth 2 --csv timing.csv
+    python -m desktop_app evaluate ~/data/pets --model resnet50 --model resnet50-int8 --out pets-report
 """
 
 from __future__ import annotations
 
 import argparse
 import codecs
+import csv
+import functools
 import io
 import json
 import math
@@ -26,8 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from desktop_app import cli_evaluate
 from desktop_app.core.catalog import ModelChoiceError, ModelEntry, choose_model
 from desktop_app.core.classify import NON_FINITE_REASON, FileResult, classify_paths
+from desktop_app.core.evaluate import file_sha256
 from desktop_app.core.profiling import ProfileReport, ProfileRow, aggregate, profile_model, to_csv, to_json
 from desktop_app.core.providers import PROVIDER_CHOICES, ModelLoadError, one_line
 from desktop_app.core.runtime import LoadedModel, load_model
@@ -38,7 +43,7 @@ from workbench.paths import ENV_VAR
 
 PROG = "python -m desktop_app"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("classify", "profile")
+COMMANDS = ("classify", "profile", "evaluate")
 
 
 class UsageError(Exception):
@@ -51,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify photos with self-describing ONNX models and profile them layer by layer. "
         f"Without a command, the desktop app starts ({PROG} [--models-dir DIR] [IMAGE ...]).",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{classify,profile}")
+    commands = parser.add_subparsers(dest="command", metavar="{classify,profile,evaluate}")
     classify = commands.add_parser(
         "classify",
         help="print the top-k classes of images (headless)",
@@ -64,8 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--json",
         action="store_true",
-        help="one JSON object per line: file, labels, indices, probabilities, provider (or file, error); "
-        "file_bytes_hex as well when the shown file name had to escape bytes; skipped paths come first",
+        help="one JSON object per line: file, labels, indices, probabilities, provider, model, model_file, "
+        "model_sha256 (or file, error); file_bytes_hex as well when the shown file name had to escape bytes; "
+        "skipped paths come first",
+    )
+    classify.add_argument(
+        "--csv",
+        metavar="FILE",
+        type=Path,
+        help="also write FILE: one row per image and rank (file, rank, label, index, probability, model, "
+        "model_sha256, error), written when all images are done",
     )
     profile = commands.add_parser(
         "profile",
@@ -88,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profile.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     profile.add_argument("--csv", metavar="FILE", type=Path, help="also write the table to FILE as CSV")
+    cli_evaluate.add_parser(commands, _add_engine_options)
     return parser
 
 
@@ -98,6 +112,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="an .onnx file, or a file stem / display name / architecture in the models folder "
         "(default: the first usable model, preferring efficientnet_lite0)",
     )
+    _add_engine_options(parser)
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--models-dir", metavar="DIR", help=f"models folder (default: ${ENV_VAR} or the per-user folder)"
     )
@@ -133,8 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "classify":
             return run_classify(args, sys.stdout, sys.stderr)
+        if args.command == "evaluate":
+            return cli_evaluate.run_evaluate(args, sys.stdout, sys.stderr)
         return run_profile(args, sys.stdout, sys.stderr)
-    except (UsageError, ModelChoiceError, ModelLoadError) as exc:
+    except (UsageError, cli_evaluate.EvaluateUsageError, ModelChoiceError, ModelLoadError) as exc:
         print(f"{PROG} {args.command}: error: {printable(one_line(str(exc)))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -213,7 +233,13 @@ def run_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     as_ascii = ascii_only(out)
     for problem in found.problems:
         _print_problem(problem, args.json, as_ascii, out, err)
-    failed = _classify_files(model, found.files, args, out, err) if model is not None else 0
+    rows: list[FileResult] = []
+    failed = _classify_files(model, found.files, args, out, err, rows) if model is not None else 0
+    if args.csv is not None and model is not None:
+        try:
+            write_text_atomic(args.csv, classify_csv(rows, model))  # renamed into place: never half a CSV
+        except OSError as exc:
+            raise UsageError(f"{display_path(args.csv)}: cannot write CSV ({exc.strerror or exc})") from exc
     if not args.json:
         total, skipped = len(found.files), len(found.problems)
         print(
@@ -225,14 +251,23 @@ def run_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _classify_files(
-    model: LoadedModel, files: Sequence[Path], args: argparse.Namespace, out: TextIO, err: TextIO
+    model: LoadedModel,
+    files: Sequence[Path],
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    keep: list[FileResult],
 ) -> int:
-    """Classify and print ``files`` one by one (a line, or a JSON object, each); returns how many failed."""
+    """Classify and print ``files`` one by one (a line, or a JSON object, each); returns how many failed.
+
+    With ``--csv`` the results are also appended to ``keep``."""
     as_ascii = ascii_only(out)
     failed = 0
     for result in classify_paths(model, files, args.top_k):
         result = finite_or_error(result)
         failed += not result.ok
+        if args.csv is not None:
+            keep.append(result)
         if args.json:
             print(json_line(_result_json(result, model), as_ascii), file=out, flush=True)
         else:
@@ -277,7 +312,39 @@ def _result_json(result: FileResult, model: LoadedModel) -> dict[str, object]:
         "indices": list(prediction.indices),
         "probabilities": [round(p, 6) for p in prediction.probabilities],
         "provider": model.providers[0] if model.providers else None,
+        **model_fields(model),
     }
+
+
+def model_fields(model: LoadedModel) -> dict[str, object]:
+    """Which model answered: display name, file and the file's sha256 (computed once per file)."""
+    return {
+        "model": printable(model.entry.name),
+        "model_file": display_path(model.entry.path),
+        "model_sha256": _sha256(model.entry.path),
+    }
+
+
+@functools.cache
+def _sha256(path: Path) -> str:
+    return file_sha256(path)
+
+
+def classify_csv(results: Sequence[FileResult], model: LoadedModel) -> str:
+    """The ``--csv`` text: one row per image and rank; a failed image is one row with its error."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("file", "rank", "label", "index", "probability", "model", "model_sha256", "error"))
+    name, digest = printable(model.entry.name), _sha256(model.entry.path)
+    for result in results:
+        shown = display_path(result.path)
+        if result.prediction is None:
+            writer.writerow((shown, "", "", "", "", name, digest, result.error))
+            continue
+        p = result.prediction
+        for rank, (index, label, probability) in enumerate(zip(p.indices, p.labels, p.probabilities, strict=True), 1):
+            writer.writerow((shown, rank, printable(label), index, f"{probability:.6f}", name, digest, ""))
+    return buffer.getvalue()
 
 
 def _print_result(result: FileResult, out: TextIO, err: TextIO) -> None:

@@ -6,6 +6,7 @@ Run: ``pytest tests/desktop_app/test_cli.py -q``
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -52,7 +53,9 @@ def test_classify_json_all_good_exit_0(models: Path, photos: Photos) -> None:
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [line["file"] for line in lines] == [str(p) for p in photos.good[:2]]
     for line in lines:
-        assert set(line) == {"file", "labels", "indices", "probabilities", "provider"}
+        fields = {"file", "labels", "indices", "probabilities", "provider", "model", "model_file", "model_sha256"}
+        assert set(line) == fields
+        assert line["model_sha256"] == hashlib.sha256(Path(line["model_file"]).read_bytes()).hexdigest()
         assert len(line["indices"]) == 3 and line["labels"][0] == TINY_LABELS[line["indices"][0]]
         assert line["provider"] == "CPUExecutionProvider"
         assert line["probabilities"] == sorted(line["probabilities"], reverse=True)

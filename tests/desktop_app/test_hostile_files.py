@@ -226,7 +226,8 @@ def test_non_utf8_names_in_strict_utf8_json(models: Path, odd_names: dict[str, P
     assert lines["bad\\xff.jpg"]["error"] == f"{folder}/bad\\xff.jpg: not an image (the file contains text)"
     assert bytes.fromhex(str(lines["bad\\xff.jpg"]["file_bytes_hex"])) == os.fsencode(odd_names["text"])
     assert "labels" in lines["two\\x0alines\\x1b[31m.png"]
-    assert set(lines["zz.png"]) == {"file", "labels", "indices", "probabilities", "provider"}  # no hex for plain
+    plain = {"file", "labels", "indices", "probabilities", "provider", "model", "model_file", "model_sha256"}
+    assert set(lines["zz.png"]) == plain  # no hex for a plain name
 
 
 @POSIX_ONLY

@@ -37,6 +37,9 @@ def test_digits_resnet18_reaches_95_percent_and_onnx_agrees(digits_dir: Path, tm
     images = len(split["test"])
     print(f"digits: torch test top-1 {metrics['test_top1']:.4f}, ONNX Runtime {onnx_top1:.4f}, {images} images")
     assert onnx_top1 == pytest.approx(metrics["test_top1"], abs=1.01 / images)
+    evaluated = _evaluate_top1(entry.path, split, tmp_path)
+    print(f"digits: python -m desktop_app evaluate on the test split: top-1 {evaluated:.4f}")
+    assert evaluated == onnx_top1  # the evaluate command agrees with train's own figure (to within one image, above)
 
     int8_top1 = _test_top1(_export_int8(out / "best.pt", split, tmp_path), split)
     print(f"digits: int8 test top-1 {int8_top1:.4f} (fp32 ONNX {onnx_top1:.4f}, drop {onnx_top1 - int8_top1:+.4f})")
@@ -49,6 +52,21 @@ def _test_top1(model_file: Path, split: dict) -> float:
     results = list(classify_paths(load_model(entry, "cpu"), [p for p, _ in split["test"]], top_k=1))
     truth = [split["classes"][label] for _, label in split["test"]]
     return sum(r.prediction.labels[0] == name for r, name in zip(results, truth, strict=True)) / len(truth)
+
+
+def _evaluate_top1(model_file: Path, split: dict, tmp_path: Path) -> float:
+    """Top-1 that ``python -m desktop_app evaluate`` reports for the run's test split (given as a CSV)."""
+    listing = tmp_path / "test-split.csv"
+    rows = "".join(f"{path},{split['classes'][label]}\n" for path, label in split["test"])
+    listing.write_text("path,label\n" + rows, encoding="utf-8")
+    command = [sys.executable, "-m", "desktop_app", "evaluate", str(listing), "--model", str(model_file),
+               "--provider", "cpu", "--out", str(tmp_path / "evaluation")]  # fmt: skip
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "evaluation" / "report.json").read_text(encoding="utf-8"))
+    (model,) = report["models"]
+    assert model["metrics"]["images"] == len(split["test"]) and model["unknown_classes"] == []
+    return float(model["metrics"]["top1"])
 
 
 def _export_int8(checkpoint: Path, split: dict, tmp_path: Path) -> Path:
