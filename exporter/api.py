@@ -71,6 +71,12 @@ def output_name(name: str, label_set: str, tag: str, precision: str, image_size:
     return f"{name}-{label_set}-{tag}-{precision}{size}.onnx"
 
 
+def _preprocess_at(spec: models.ModelSpec, crop: int) -> Preprocess:
+    """The model's preprocessing at a ``crop`` px input (resize scaled like the native one)."""
+    resize = round(crop * spec.resize_size / spec.crop_size)
+    return Preprocess.from_dict(spec.preprocess_dict() | {"resize": resize, "crop": [crop, crop]})
+
+
 def export_model(
     name: str,
     weights: str,
@@ -104,12 +110,9 @@ def export_model(
     spec = models.get_spec(name)
     if image_size is not None and image_size < spec.min_size[0]:
         raise ExporterError(f"--image-size {image_size}: {name} needs at least {spec.min_size[0]} pixels")
-    native = spec.crop_size
-    size = image_size if image_size not in (None, native) else None
-    crop = size or native
-    preprocess = Preprocess.from_dict(
-        spec.preprocess_dict() | {"resize": round(crop * spec.resize_size / native), "crop": [crop, crop]}
-    )
+    size = image_size if image_size not in (None, spec.crop_size) else None
+    crop = size or spec.crop_size
+    preprocess = _preprocess_at(spec, crop)
     target = inside(folder, output_name(name, resolved.label_set, resolved.tag, precision, size))
     if os.path.lexists(target) and not force:
         raise ExporterError(f"{target}: already exists (use --force to overwrite)")
