@@ -4,7 +4,10 @@ Generates (once) a folder of real-sized JPEGs, 2-12 megapixels, from the real ph
 :mod:`exporter.bench_photos` (upscaled random crops, some mirrored), then times in ONE run:
 
 * ``pytorch-loop``: PIL decode at full size, resize, crop, normalise, eager forward, one image at a time;
-* ``app-<precision>``: :func:`desktop_app.core.classify.classify_paths` on the exported ONNX files.
+* ``app-<precision>``: :func:`desktop_app.core.classify.classify_paths` on the exported ONNX files;
+* ``evaluate-<precision>``: :func:`desktop_app.core.evaluate.evaluate_model` (what ``evaluate`` runs:
+  the same pipeline plus the true class's rank of every image and the metrics), all photos labelled
+  ``tabby`` (accuracy is not the point here).
 
 Example::
 
@@ -26,6 +29,8 @@ from PIL import Image, ImageOps
 import models
 from desktop_app.core.catalog import inspect_model
 from desktop_app.core.classify import classify_paths
+from desktop_app.core.evaluate import evaluate_model
+from desktop_app.core.labelled import LabelledImage, LabelledSet
 from desktop_app.core.runtime import load_model
 from exporter.api import export_model, output_name
 from exporter.bench import environment
@@ -83,6 +88,19 @@ def app_pipeline(model_file: Path, paths: list[Path]) -> tuple[float, float]:
     return total, first_s
 
 
+def evaluate_pipeline(model_file: Path, paths: list[Path]) -> float:
+    """Seconds for :func:`evaluate_model` over ``paths`` (as a one-class labelled set)."""
+    loaded = load_model(inspect_model(model_file), "cpu")
+    items = tuple(LabelledImage(path, "tabby") for path in paths)
+    labelled = LabelledSet(root=paths[0].parent, layout="csv", split=None, items=items, classes=("tabby",))
+    start = time.perf_counter()
+    evaluation = evaluate_model(loaded, labelled)
+    seconds = time.perf_counter() - start
+    if evaluation.failures:
+        raise SystemExit(f"evaluation failed: {evaluation.failures[:3]}")
+    return seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", default="efficientnet_lite0")
@@ -115,6 +133,9 @@ def main() -> int:
         print(
             f"app-{precision:12} {len(paths) / total:7.1f} img/s  first result {first * 1e3:.0f} ms  {ratio:.2f}x loop"
         )
+        seconds = evaluate_pipeline(file, paths)
+        record[f"evaluate_{precision}"] = {"images_per_s": len(paths) / seconds, "vs_loop": base / seconds}
+        print(f"evaluate-{precision:7} {len(paths) / seconds:7.1f} img/s  {base / seconds:.2f}x loop")
     record["load_average_after"] = list(os.getloadavg())
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
