@@ -5,6 +5,8 @@
 * :mod:`workbench.preprocess`: the one implementation of the input preprocessing (Pillow + numpy).
 * :mod:`workbench.imageio`: robust image decoding and folder walking.
 * :mod:`workbench.labels`: the shipped label sets (ImageNet-1k with WordNet ids, VOC 2012) and labels files.
+* :mod:`workbench.imagefolder`, :mod:`workbench.voc`: the rules of an ImageFolder tree and of a Pascal VOC
+  devkit (label = largest non-difficult object), shared by training and evaluation.
 * :mod:`workbench.paths`: the per-user folders (models, caches), by platformdirs.
 * :mod:`workbench.atomic`: atomic writes and cleaning up after killed writers.
 * :mod:`workbench.names`: file names shown and written losslessly (escaped).
