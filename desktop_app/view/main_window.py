@@ -1,4 +1,4 @@
-"""The workbench main window: toolbar, image list, result view, timing and model-info tabs.
+"""The workbench main window: toolbar, image list, result view, timing, evaluate and model-info tabs.
 
 All slow work goes through :class:`~desktop_app.view.workers.TaskRunner`; every job carries a
 generation number and results from stale generations are dropped. A model that fails to load never
@@ -43,8 +43,10 @@ from PySide6.QtWidgets import (
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.runtime import LoadedModel, SessionCache
 from desktop_app.view import backend
-from desktop_app.view.batch import BatchController
+from desktop_app.view.batch import LIST_PAGE, BatchController
 from desktop_app.view.empty_state import CREATE_COMMAND, EmptyState
+from desktop_app.view.evaluate import EvaluateController
+from desktop_app.view.evaluate_panel import EvaluatePanel
 from desktop_app.view.image_list import ImageList
 from desktop_app.view.model_combo import ModelCombo
 from desktop_app.view.model_info import ModelInfoPanel
@@ -120,9 +122,11 @@ class MainWindow(QMainWindow):
         self.timing_panel = TimingPanel()
         self.timing_panel.runs.setValue(self.settings.profile_runs)
         self.info_panel = ModelInfoPanel()
+        self.evaluate_panel = EvaluatePanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.result_panel, "Prediction")
         self.tabs.addTab(self.timing_panel, "Timing")
+        self.tabs.addTab(self.evaluate_panel, "Evaluate")
         self.tabs.addTab(self.info_panel, "Model info")
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.image_list)
@@ -142,7 +146,7 @@ class MainWindow(QMainWindow):
         self.message_label = self.status.message_label
 
     def _build_controllers(self) -> None:
-        """The batch and timing controllers, each given the widgets it drives and callables for the rest."""
+        """The batch, timing and evaluate controllers, each given the widgets it drives and callables for the rest."""
         self.batch = BatchController(
             self.image_list,
             self.result_panel,
@@ -164,6 +168,16 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.batch.currentShown.connect(self.timing.image_changed)
+        self.evaluate = EvaluateController(
+            self.evaluate_panel,
+            self.runner,
+            self.cache,
+            provider=self.provider,
+            notify=self.notify,
+            show_panel=self._show_evaluate,
+            start_folder=lambda: self.settings.last_folder,
+            parent=self,
+        )
         self.profile_action = self.timing.action
 
     def _build_actions(self) -> None:
@@ -182,7 +196,9 @@ class MainWindow(QMainWindow):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(quit_action)
-        self.menuBar().addMenu("&Model").addAction(self.profile_action)
+        model_menu = self.menuBar().addMenu("&Model")
+        model_menu.addAction(self.profile_action)
+        model_menu.addAction(self.evaluate.action)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
@@ -195,7 +211,13 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addAction(self.open_action)
         toolbar.addAction(self.profile_action)
+        toolbar.addAction(self.evaluate.action)
         self.addToolBar(toolbar)
+
+    def _show_evaluate(self) -> None:
+        """Bring the Evaluate tab forward (the tabs show beside the image list, even an empty one)."""
+        self.stack.setCurrentIndex(LIST_PAGE)
+        self.tabs.setCurrentWidget(self.evaluate_panel)
 
     def _watch_models_dir(self) -> None:
         self.watcher = QFileSystemWatcher(self)
@@ -242,6 +264,7 @@ class MainWindow(QMainWindow):
                 self.select_model(index)
         elif self.loaded is not None:
             self._unload("The loaded model's file is gone; choose another model.")
+        self.evaluate.set_models(entries, self.current_entry())
 
     def current_entry(self) -> ModelEntry | None:
         return self.model_combo.current_entry()
@@ -452,6 +475,7 @@ class MainWindow(QMainWindow):
         self._model_gen += 1
         self.batch.cancel()
         self.runner.cancel_all()
+        self.evaluate.shutdown(msecs)
         self.runner.wait(msecs)
 
 

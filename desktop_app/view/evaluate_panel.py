@@ -1,0 +1,285 @@
+"""The "Evaluate" tab: a labelled folder, the models to run on it, progress, and the results.
+
+The panel only displays what :class:`~desktop_app.view.evaluate.EvaluateController` gives it and turns
+clicks and drops into signals: choose or drop a labelled folder (or CSV file), tick models, Evaluate /
+Cancel, an accuracy table (one row per model), the confusion-matrix heatmap of the model selected in the
+table, the most-confused pairs beside it, and the images of a clicked cell below them. Names come from
+files and models: every label is plain text, table cells go through :func:`~desktop_app.view.text.shown`.
+
+Example::
+
+    QT_QPA_PLATFORM=offscreen python -c "from PySide6.QtWidgets import QApplication; \\
+from desktop_app.view.evaluate_panel import EvaluatePanel; app = QApplication([]); p = EvaluatePanel(); \\
+p.set_models([('colour', 'colour.onnx', True, '')]); print(p.checked_keys())"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.view.heatmap import ConfusionHeatmap
+from desktop_app.view.text import PlainLabel, local_path, shown, tooltip
+from workbench.imageio import IMAGE_EXTENSIONS
+
+COLUMNS = ("Model", "Ran on", "Images", "Failed", "Top-1", "Top-5", "Img/s", "Latency ms")
+KEY_ROLE = Qt.ItemDataRole.UserRole
+MODELS_HEIGHT = 96  # the model list's height at most (it shrinks to fit a few models)
+NO_DATA = "No labelled data chosen: choose a folder (DIR/<class>/<images>) or drop one on this tab."
+
+
+class EvaluatePanel(QWidget):
+    """See the module docstring."""
+
+    chooseRequested = Signal()
+    folderDropped = Signal(str)  # a dropped folder or CSV file
+    evaluateRequested = Signal()
+    cancelRequested = Signal()
+    exportRequested = Signal()
+    modelSelected = Signal(int)  # accuracy-table row
+    pairClicked = Signal(int)  # row of the most-confused list
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.choose_button = QPushButton("Choose labelled folder…")
+        self.choose_button.clicked.connect(self.chooseRequested)
+        self.data_label = PlainLabel(NO_DATA)
+        self.data_label.setWordWrap(True)
+        self.models = QListWidget()
+        self.models.setMaximumHeight(MODELS_HEIGHT)
+        self.models.setToolTip("The models to evaluate (the usable models of the models folder)")
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.clicked.connect(self.evaluateRequested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.setToolTip("Write predictions.csv, report.json and report.html into a folder")
+        self.export_button.clicked.connect(self.exportRequested)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.message = PlainLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = self._make_table()
+        self.heatmap = ConfusionHeatmap()
+        self.pairs = QListWidget()
+        self.pairs.itemClicked.connect(lambda item: self.pairClicked.emit(self.pairs.row(item)))
+        self.cell_title = PlainLabel("Click a cell of the matrix to list its images.")
+        self.cell_title.setWordWrap(True)
+        self.cell_images = QListWidget()
+        self.cell_images.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._top_rows())
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        layout.addWidget(self._results(), 1)
+        self.set_running(False, can_start=False)
+        self.set_has_results(False)
+
+    def _top_rows(self) -> QVBoxLayout:
+        data_row = QHBoxLayout()
+        data_row.addWidget(self.choose_button)
+        data_row.addWidget(self.data_label, 1)
+        buttons = QVBoxLayout()
+        for button in (self.evaluate_button, self.cancel_button, self.export_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        models_row = QHBoxLayout()
+        models_row.addWidget(self.models, 1)
+        models_row.addLayout(buttons)
+        rows = QVBoxLayout()
+        rows.addLayout(data_row)
+        rows.addLayout(models_row)
+        return rows
+
+    def _results(self) -> QSplitter:
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.heatmap)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(PlainLabel("Most confused (true → predicted):"))
+        side_layout.addWidget(self.pairs, 1)
+        side_layout.addWidget(self.cell_title)
+        side_layout.addWidget(self.cell_images, 2)
+        below = QSplitter(Qt.Orientation.Horizontal)
+        below.addWidget(scroll)
+        below.addWidget(side)
+        below.setStretchFactor(0, 3)
+        below.setStretchFactor(1, 2)
+        below.setSizes([560, 340])
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(below)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([96, 440])
+        return splitter
+
+    def _make_table(self) -> QTableWidget:
+        table = QTableWidget(0, len(COLUMNS))
+        table.setHorizontalHeaderLabels(COLUMNS)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.verticalHeader().setVisible(False)
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
+        table.setWordWrap(False)
+        header = table.horizontalHeader()
+        for column in range(len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        table.itemSelectionChanged.connect(self._on_table_selection)
+        return table
+
+    # ---- models -------------------------------------------------------------------------------------------------
+    def set_models(self, models: Sequence[tuple[str, str, bool, str]]) -> None:
+        """``(name, key, checked, tooltip)`` per usable model; ``key`` identifies it (its file)."""
+        self.models.clear()
+        for name, key, checked, tip in models:
+            item = QListWidgetItem(shown(name))
+            item.setData(KEY_ROLE, key)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+            item.setToolTip(tooltip(tip))
+            self.models.addItem(item)
+        rows = max(2, self.models.count())
+        self.models.setFixedHeight(min(MODELS_HEIGHT, rows * self.models.sizeHintForRow(0) + 8))
+
+    def checked_keys(self) -> list[str]:
+        items = [self.models.item(i) for i in range(self.models.count())]
+        return [str(item.data(KEY_ROLE)) for item in items if item.checkState() == Qt.CheckState.Checked]
+
+    def set_checked(self, keys: Sequence[str]) -> None:
+        for i in range(self.models.count()):
+            item = self.models.item(i)
+            state = Qt.CheckState.Checked if str(item.data(KEY_ROLE)) in keys else Qt.CheckState.Unchecked
+            item.setCheckState(state)
+
+    # ---- state --------------------------------------------------------------------------------------------------
+    def set_data_text(self, text: str, tip: str = "") -> None:
+        self.data_label.setText(text)
+        self.data_label.setToolTip(tip)
+
+    def set_running(self, running: bool, *, can_start: bool = True) -> None:
+        """While running only Cancel is enabled (the folder and the models are locked)."""
+        self.evaluate_button.setEnabled(not running and can_start)
+        self.cancel_button.setEnabled(running)
+        self.choose_button.setEnabled(not running)
+        self.models.setEnabled(not running)
+        self.progress.setVisible(running)
+        if running:
+            self.progress.setRange(0, 0)  # busy until the first image is done
+            self.progress.setFormat("Loading the model…")
+
+    def set_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        self.progress.setFormat(shown(text).replace("%", "%%"))
+
+    def set_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def set_has_results(self, has: bool) -> None:
+        self.export_button.setEnabled(has)
+
+    # ---- results ------------------------------------------------------------------------------------------------
+    def show_rows(self, rows: Sequence[Sequence[str]]) -> None:
+        """Fill the accuracy table (cells in :data:`COLUMNS` order) and select its first row."""
+        self.table.setRowCount(len(rows))
+        for index, row in enumerate(rows):
+            for column, text in enumerate(row):
+                item = QTableWidgetItem(shown(text))
+                item.setToolTip(tooltip(text))
+                if column >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(index, column, item)
+        if rows:
+            self.table.selectRow(0)
+
+    def table_rows(self) -> list[tuple[str, ...]]:
+        """All cells as text, row by row (for tests)."""
+        return [tuple(self._cell(r, c) for c in range(self.table.columnCount())) for r in range(self.table.rowCount())]
+
+    def _cell(self, row: int, column: int) -> str:
+        item = self.table.item(row, column)
+        return item.text() if item is not None else ""
+
+    def selected_row(self) -> int:
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows else -1
+
+    def _on_table_selection(self) -> None:
+        row = self.selected_row()
+        if row >= 0:
+            self.modelSelected.emit(row)
+
+    def show_pairs(self, lines: Sequence[str]) -> None:
+        self.pairs.clear()
+        self.pairs.addItems([shown(line) for line in lines] or ["(no mistakes)"])
+        self.pairs.setEnabled(bool(lines))
+
+    def show_cell_images(self, title: str, lines: Sequence[str]) -> None:
+        self.cell_title.setText(title)
+        self.cell_images.clear()
+        self.cell_images.addItems([shown(line) for line in lines])
+
+    def cell_image_lines(self) -> list[str]:
+        return [self.cell_images.item(i).text() for i in range(self.cell_images.count())]
+
+    def clear_results(self) -> None:
+        self.table.setRowCount(0)
+        self.heatmap.clear()
+        self.pairs.clear()
+        self.show_cell_images("Click a cell of the matrix to list its images.", [])
+        self.set_has_results(False)
+
+    # ---- drops --------------------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
+        if _dropped_data(event) is not None and self.choose_button.isEnabled():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # Qt override
+        path = _dropped_data(event)
+        if path is None or not self.choose_button.isEnabled():
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.folderDropped.emit(path)
+
+
+def _dropped_data(event: QDragEnterEvent | QDropEvent) -> str | None:
+    """The one local folder or file of a drop (a labelled folder or a CSV of path,label), else None; an image
+    file is left to the window (which classifies it)."""
+    mime = event.mimeData()
+    if mime is None or not mime.hasUrls():
+        return None
+    paths = [local_path(url) for url in mime.urls() if url.isLocalFile()]
+    if len(paths) != 1:
+        return None
+    path = Path(paths[0])
+    if not (path.is_dir() or (path.is_file() and path.suffix.lower() not in IMAGE_EXTENSIONS)):
+        return None
+    return paths[0]

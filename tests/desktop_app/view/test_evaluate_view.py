@@ -1,0 +1,199 @@
+"""The window's Evaluate tab: a labelled folder, ticked models, a worker with progress and Cancel, results, export.
+
+Real widgets, real ONNX Runtime sessions of the colour model of ``tests/desktop_app/evaluate_helpers.py``
+(whose answers are known by hand) and real Pillow-written image folders.
+
+Example::
+
+    QT_QPA_PLATFORM=offscreen python -m pytest tests/desktop_app/view/test_evaluate_view.py -q
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+from desktop_app.core.report import REPORT_FILES
+from desktop_app.view.evaluate_panel import EvaluatePanel
+from desktop_app.view.main_window import MainWindow
+from tests.desktop_app.evaluate_helpers import colour_model, image_folder, write_image
+from tests.desktop_app.test_evaluate import COUNTS
+from tests.desktop_app.view.helpers import drag_enter_event
+
+SWAPPED = np.eye(3, dtype=np.float32)[[1, 0, 2]] * 4  # red <-> green: wrong on purpose
+
+
+@pytest.fixture
+def colour_models(tmp_path: Path) -> dict[str, Path]:
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    return {"good": colour_model(bank / "a-good.onnx"), "bad": colour_model(bank / "b-bad.onnx", SWAPPED)}
+
+
+@pytest.fixture
+def window(make_window, colour_models: dict[str, Path], qtbot) -> MainWindow:
+    win = make_window(colour_models["good"], colour_models["bad"])
+    win.evaluate.action.trigger()  # Model > Evaluate on Labelled Images… (Ctrl+E)
+    assert win.evaluate_panel.isVisible()
+    qtbot.waitUntil(lambda: win.evaluate_panel.models.count() == 2, timeout=5000)
+    return win
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return image_folder(tmp_path / "data", COUNTS)
+
+
+def _open(window: MainWindow, qtbot, folder: Path) -> None:
+    with qtbot.waitSignal(window.evaluate.labelledRead, timeout=10000):
+        window.evaluate.open_labelled(str(folder))
+
+
+def _evaluate_both(window: MainWindow, qtbot, data: Path) -> list[tuple[int, int, int, int]]:
+    _open(window, qtbot, data)
+    panel = window.evaluate_panel
+    panel.set_checked([str(window.models_dir / "a-good.onnx"), str(window.models_dir / "b-bad.onnx")])
+    seen: list[tuple[int, int, int, int]] = []
+    window.evaluate.progressed.connect(lambda *args: seen.append(args))
+    with qtbot.waitSignal(window.evaluate.evaluated, timeout=30000):
+        panel.evaluate_button.click()
+    return seen
+
+
+def test_the_current_model_is_ticked_and_the_data_line_describes_the_folder(window, data, qtbot) -> None:
+    panel = window.evaluate_panel
+    assert panel.checked_keys() == [str(window.current_entry().path)]
+    assert not panel.evaluate_button.isEnabled()  # no data yet
+    _open(window, qtbot, data)
+    text = panel.data_label.text()
+    assert "data" in text and "imagefolder" in text and "9 images" in text and "4 classes" in text, text
+    assert panel.evaluate_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_two_models_fill_the_table_with_the_figures_known_by_hand(window, data, qtbot) -> None:
+    seen = _evaluate_both(window, qtbot, data)
+    rows = window.evaluate_panel.table_rows()
+    assert [r[0].split(" · ")[0] for r in rows] == ["a-good", "b-bad"]
+    assert [r[4] for r in rows] == ["87.50%", "25.00%"]  # 7 of 8 known images; 2 of 8 with red/green swapped
+    assert [(r[1], r[2], r[3], r[5]) for r in rows] == [("CPU", "8", "0", "—")] * 2  # three labels: no top-5
+    assert all(float(r[6]) > 0 and float(r[7]) > 0 for r in rows)
+    assert seen[-1] == (9, 9, 1, 2) and (9, 9, 0, 2) in seen
+    assert window.evaluate_panel.export_button.isEnabled()
+    assert "purple" in window.evaluate_panel.message.text()  # the class the models do not know is said
+
+
+def test_the_heatmap_shows_the_selected_models_confusion_matrix(window, data, qtbot) -> None:
+    _evaluate_both(window, qtbot, data)
+    panel = window.evaluate_panel
+    heatmap = panel.heatmap
+    # data-set classes in order (Blue, green, red; purple is unknown), columns + "(other)"
+    assert heatmap.labels() == (("blue", "green", "red"), ("blue", "green", "red", "(other)"))
+    assert heatmap.matrix().tolist() == [[2, 0, 0, 0], [1, 2, 0, 0], [0, 0, 3, 0]]
+    assert heatmap.matrix().tolist() == window.evaluate.evaluations[0].metrics.confusion.tolist()
+    panel.table.selectRow(1)
+    assert heatmap.matrix().tolist() == [[2, 0, 0, 0], [1, 0, 2, 0], [0, 3, 0, 0]]
+    assert panel.pairs.item(0).text() == "red → green: 3"
+    assert "true: green" in heatmap.cell_tooltip(1, 2) and "count: 2" in heatmap.cell_tooltip(1, 2)
+    assert heatmap.grab().width() > 0
+
+
+def test_clicking_a_cell_lists_its_images(window, data, qtbot) -> None:
+    _evaluate_both(window, qtbot, data)
+    panel = window.evaluate_panel
+    rect = panel.heatmap.cell_rect(1, 0)  # true green, predicted blue: the blue image in green/
+    qtbot.mouseClick(panel.heatmap, Qt.MouseButton.LeftButton, pos=rect.center())
+    assert panel.heatmap.selected() == (1, 0)
+    (line,) = panel.cell_image_lines()
+    assert line.startswith("green/2.png — blue ") and line.endswith("%")
+    assert "1 images of green predicted blue" in panel.cell_title.text()
+    panel.table.selectRow(1)
+    panel.pairs.itemClicked.emit(panel.pairs.item(0))  # red -> green, the worst pair of the swapped model
+    assert panel.heatmap.selected() == (2, 1)
+    assert sorted(line.split(" — ")[0] for line in panel.cell_image_lines()) == [f"red/{i}.png" for i in range(3)]
+
+
+def test_cancel_mid_run_stops_and_shows_nothing(window, tmp_path: Path, qtbot) -> None:
+    many = tmp_path / "many"
+    for i in range(2000):
+        write_image(many / ("red" if i % 2 else "green") / f"{i}.png", "red" if i % 3 else "green", size=8)
+    _open(window, qtbot, many)
+    panel = window.evaluate_panel
+    with qtbot.waitSignal(window.evaluate.progressed, timeout=20000) as blocker:  # arrives while it runs
+        panel.evaluate_button.click()
+    done, total, _index, _count = blocker.args
+    assert total == 2000 and done < total
+    assert panel.cancel_button.isEnabled() and not panel.evaluate_button.isEnabled()
+    assert "of 2,000 images · model 1 of 1" in panel.progress.format()
+    with qtbot.waitSignal(window.evaluate.evaluationCancelled, timeout=5000):
+        panel.cancel_button.click()
+    assert window.evaluate.pool.waitForDone(10000)  # the worker stopped after its current image
+    qtbot.wait(200)  # whatever it still sent is delivered, and dropped
+    assert panel.table.rowCount() == 0 and panel.heatmap.matrix().size == 0
+    assert window.evaluate.evaluations == [] and not panel.export_button.isEnabled()
+    assert "cancelled" in panel.message.text() and not panel.progress.isVisible()
+    assert panel.evaluate_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_a_folder_without_class_folders_is_an_error_naming_it(window, tmp_path: Path, qtbot) -> None:
+    flat = tmp_path / "flat photos"
+    write_image(flat / "a.png", "red")
+    with qtbot.waitSignal(window.evaluate.labelledFailed, timeout=10000) as blocker:
+        window.evaluate.open_labelled(str(flat))
+    assert str(flat) in blocker.args[0] and "no class subfolders" in blocker.args[0]
+    panel = window.evaluate_panel
+    assert str(flat) in panel.message.text() and panel.message.isVisible()
+    assert not panel.evaluate_button.isEnabled()
+
+
+def test_dropping_a_folder_on_the_tab_reads_it(window, data, qtbot) -> None:
+    panel = window.evaluate_panel
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(data))])
+    enter = drag_enter_event(QPoint(10, 10), mime)
+    QApplication.sendEvent(panel, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    with qtbot.waitSignal(window.evaluate.labelledRead, timeout=10000) as blocker:
+        QApplication.sendEvent(panel, drop)
+    assert blocker.args[0].root == data
+
+
+def test_an_image_dropped_on_the_tab_is_left_to_the_window(tmp_path: Path, qtbot) -> None:
+    panel = EvaluatePanel()
+    qtbot.addWidget(panel)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(write_image(tmp_path / "photo.png", "red")))])
+    enter = drag_enter_event(QPoint(10, 10), mime)
+    QApplication.sendEvent(panel, enter)
+    assert not enter.isAccepted()
+
+
+def test_export_writes_the_three_files(window, data, tmp_path: Path, qtbot, monkeypatch) -> None:
+    _evaluate_both(window, qtbot, data)
+    out = tmp_path / "report"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(out))
+    with qtbot.waitSignal(window.evaluate.reportWritten, timeout=30000) as blocker:
+        window.evaluate_panel.export_button.click()
+    assert [p.name for p in blocker.args[0]] == list(REPORT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
+    report = json.loads((out / "report.json").read_text())
+    assert [m["name"].split(" · ")[0] for m in report["models"]] == ["a-good", "b-bad"]
+    assert "Report written" in window.evaluate_panel.message.text()
+
+
+def test_an_unwritable_export_folder_is_a_clear_message(window, data, tmp_path: Path, qtbot) -> None:
+    _evaluate_both(window, qtbot, data)
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    with qtbot.waitSignal(window.evaluate.reportFailed, timeout=30000) as blocker:
+        window.evaluate.export(blocked)
+    assert str(blocked) in blocker.args[0] and "Could not write the report" in blocker.args[0]
+    assert window.evaluate_panel.export_button.isEnabled()  # the results stay, a retry is possible
