@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
 from desktop_app.core.catalog import ModelEntry
@@ -30,11 +30,28 @@ from desktop_app.core.labelled import LabelledSet, read_labelled
 from desktop_app.core.runtime import SessionCache
 from desktop_app.view.evaluate_panel import NO_DATA, EvaluatePanel
 from desktop_app.view.evaluate_worker import DATA_ERROR, MODEL_ERROR, EvaluateWorker
-from desktop_app.view.workers import TaskRunner
+from desktop_app.view.qimage import THUMB_SIDE, shrunk, to_qimage
+from desktop_app.view.workers import Job, TaskRunner
+from workbench.imageio import ImageLoadError, load_image
 from workbench.names import display_path
 
 CELL_IMAGES_LISTED = 500
 CONFUSED_PAIRS = 15
+THUMBNAILS = 100  # the first images of a clicked cell get a thumbnail
+
+
+def thumbnails(job: Job, paths: Sequence[Path]) -> int:
+    """Report ``(index, QImage | None, tooltip)`` per path (None and the reason when it cannot be read)."""
+    for index, path in enumerate(paths):
+        if job.cancelled:
+            break
+        try:
+            image = to_qimage(shrunk(load_image(path), THUMB_SIDE))
+        except ImageLoadError as exc:
+            job.report((index, None, f"{display_path(path)}\ncannot be shown: {exc}"))
+        else:
+            job.report((index, image, display_path(path)))
+    return len(paths)
 
 
 def _percent(value: float | None) -> str:
@@ -67,6 +84,30 @@ def data_summary(labelled: LabelledSet) -> str:
         f"{display_path(labelled.root)} · {labelled.layout}{split} · {len(labelled.items):,} images · "
         f"{len(labelled.classes)} classes · {warnings} warning{'s' if warnings != 1 else ''}"
     )
+
+
+def result_notes(evaluations: Sequence[ModelEvaluation], comparison: Comparison | None) -> list[str]:
+    """What the table does not say: failed images, classes the models lack, and how far the models agree."""
+    notes = []
+    for evaluation in evaluations:
+        if evaluation.failures:
+            _item, reason = evaluation.failures[0]
+            notes.append(f"{evaluation.name}: {len(evaluation.failures):,} images failed, e.g. {reason}")
+    unknown = {(e.match.unknown, e.metrics.unknown_images) for e in evaluations if e.match.unknown}
+    for classes, images in sorted(unknown):
+        lacking = [e.name for e in evaluations if (e.match.unknown, e.metrics.unknown_images) == (classes, images)]
+        who = "the models do" if len(lacking) == len(evaluations) > 1 else f"{', '.join(lacking)} does"
+        notes.append(f"{images:,} images of classes {who} not know ({', '.join(classes)}) are not scored")
+    if comparison is not None and len(comparison.names) > 1:
+        agree = ", ".join(f"{100 * float(v):.1f}%" for v in comparison.agreement[0, 1:])
+        versus = "the other model" if len(comparison.names) == 2 else "each of the other models"
+        notes.append(
+            f"top-1 agreement of the first model with {versus}: {agree} · "
+            f"{len(comparison.disagree):,} images where the models disagree"
+        )
+        if comparison.note:
+            notes.append(comparison.note)
+    return notes
 
 
 class EvaluateController(QObject):
@@ -110,6 +151,9 @@ class EvaluateController(QObject):
         self._generation = 0
         self._started = 0.0
         self._shown: ModelEvaluation | None = None
+        self._read_generation = 0
+        self._thumbs: Job | None = None
+        self._thumb_generation = 0
         panel.chooseRequested.connect(self.choose_dialog)
         panel.folderDropped.connect(self.open_labelled)
         panel.evaluateRequested.connect(self.evaluate)
@@ -149,20 +193,27 @@ class EvaluateController(QObject):
         self.panel.set_data_text(f"Reading {display_path(path)}…")
         self.panel.set_message("")
         self._update_buttons()
+        self._read_generation += 1
+        generation = self._read_generation
         self.runner.submit(
             lambda job: read_labelled(path),
-            on_result=self._on_labelled,
-            on_error=lambda message: self._on_labelled_failed(path, message),
+            on_result=lambda labelled: self._on_labelled(generation, labelled),
+            on_error=lambda message: self._on_labelled_failed(generation, path, message),
             name="read labelled",
         )
 
-    def _on_labelled(self, labelled: LabelledSet) -> None:
+    def _on_labelled(self, generation: int, labelled: LabelledSet) -> None:
+        if generation != self._read_generation:
+            return  # another folder was chosen meanwhile
         self.labelled = labelled
-        self.panel.set_data_text(data_summary(labelled), "\n".join(labelled.problems))
+        summary = data_summary(labelled)
+        self.panel.set_data_text(summary, "\n".join((summary, *labelled.problems)))
         self._update_buttons()
         self.labelledRead.emit(labelled)
 
-    def _on_labelled_failed(self, path: str, message: str) -> None:
+    def _on_labelled_failed(self, generation: int, path: str, message: str) -> None:
+        if generation != self._read_generation:
+            return
         shown_path = display_path(path)
         text = message if shown_path in message else f"{shown_path}: {message}"
         self.panel.set_data_text(NO_DATA)
@@ -184,6 +235,7 @@ class EvaluateController(QObject):
             self.panel.set_message("Tick at least one model to evaluate.")
             return
         self._clear()
+        self.panel.heatmap.clear(f"Evaluating {len(chosen)} model{'s' if len(chosen) > 1 else ''}…")
         self._generation += 1
         generation = self._generation
         worker = EvaluateWorker(chosen, self.labelled, self.cache, self.provider())
@@ -220,7 +272,8 @@ class EvaluateController(QObject):
         text = f"{done:,} of {total:,} images · model {index + 1} of {count}"
         elapsed = time.monotonic() - self._started
         if overall and elapsed > 0.5:
-            text += f" · about {_duration((whole - overall) * elapsed / overall)} left"
+            left = (whole - overall) * elapsed / overall
+            text += f" · about {_duration(left)} left" if left >= 1 else " · almost done"
         self.panel.set_progress(overall, whole, text)
         self.progressed.emit(done, total, index, count)
 
@@ -231,27 +284,9 @@ class EvaluateController(QObject):
         self.evaluations, self.comparison = evaluations, comparison
         self._update_buttons()
         self.panel.set_has_results(True)
-        self.panel.set_message(self._result_note(evaluations, comparison))
+        self.panel.set_message("\n".join(result_notes(evaluations, comparison)))
         self.panel.show_rows([accuracy_row(e) for e in evaluations])
         self.evaluated.emit(evaluations)
-
-    def _result_note(self, evaluations: Sequence[ModelEvaluation], comparison: Comparison | None) -> str:
-        notes = []
-        for evaluation in evaluations:
-            if evaluation.match.unknown:
-                notes.append(
-                    f"{evaluation.name}: {evaluation.metrics.unknown_images:,} images of classes it does not know "
-                    f"({', '.join(evaluation.match.unknown)}) are not scored"
-                )
-        if comparison is not None:
-            agree = float(comparison.agreement[0, 1]) if len(comparison.names) > 1 else 1.0
-            notes.append(
-                f"top-1 agreement of the first two models: {100 * agree:.1f}% · "
-                f"{len(comparison.disagree):,} images where the models disagree"
-            )
-            if comparison.note:
-                notes.append(comparison.note)
-        return "\n".join(notes)
 
     def _on_failed(self, generation: int, kind: str, message: str) -> None:
         if generation != self._generation:
@@ -264,6 +299,7 @@ class EvaluateController(QObject):
         self.evaluationFailed.emit(text)
 
     def _clear(self) -> None:
+        self._stop_thumbnails()
         self.evaluations, self.comparison, self._shown = [], None, None
         self.panel.clear_results()
         self.panel.set_progress(0, 1, "")
@@ -322,6 +358,31 @@ class EvaluateController(QObject):
             lines.append(f"… and {len(found) - CELL_IMAGES_LISTED:,} more")
         title = f"{len(found):,} images of {rows[row]} predicted {columns[column]} (top-1, confidence):"
         self.panel.show_cell_images(title, lines)
+        self._load_thumbnails([path for path, _label, _p in found[:THUMBNAILS]])
+
+    def _load_thumbnails(self, paths: list[Path]) -> None:
+        """Thumbnails of the listed images, in a job (the previous cell's job is stopped)."""
+        self._stop_thumbnails()
+        if not paths:
+            return
+        self._thumb_generation += 1
+        generation = self._thumb_generation
+        self._thumbs = self.runner.submit(
+            lambda job: thumbnails(job, paths),
+            on_progress=lambda item: self._on_thumbnail(generation, *item),
+            generation=generation,
+            name="cell thumbnails",
+        )
+
+    def _on_thumbnail(self, generation: int, index: int, image: object, tip: str) -> None:
+        if generation == self._thumb_generation:
+            self.panel.set_cell_thumbnail(index, image if isinstance(image, QImage) else None, tip)
+
+    def _stop_thumbnails(self) -> None:
+        self._thumb_generation += 1
+        if self._thumbs is not None:
+            self._thumbs.cancel()
+            self._thumbs = None
 
     # ---- export -------------------------------------------------------------------------------------------------
     def export_dialog(self) -> None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -36,12 +36,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.view.elided_label import ElidedLabel
 from desktop_app.view.heatmap import ConfusionHeatmap
 from desktop_app.view.text import PlainLabel, local_path, shown, tooltip
 from workbench.imageio import IMAGE_EXTENSIONS
 
 COLUMNS = ("Model", "Ran on", "Images", "Failed", "Top-1", "Top-5", "Img/s", "Latency ms")
 KEY_ROLE = Qt.ItemDataRole.UserRole
+THUMB_ICON = 40  # side of the thumbnails of a cell's images
 MODELS_HEIGHT = 96  # the model list's height at most (it shrinks to fit a few models)
 NO_DATA = "No labelled data chosen: choose a folder (DIR/<class>/<images>) or drop one on this tab."
 
@@ -62,8 +64,7 @@ class EvaluatePanel(QWidget):
         self.setAcceptDrops(True)
         self.choose_button = QPushButton("Choose labelled folder…")
         self.choose_button.clicked.connect(self.chooseRequested)
-        self.data_label = PlainLabel(NO_DATA)
-        self.data_label.setWordWrap(True)
+        self.data_label = ElidedLabel(NO_DATA)  # a long path must not widen the window
         self.models = QListWidget()
         self.models.setMaximumHeight(MODELS_HEIGHT)
         self.models.setToolTip("The models to evaluate (the usable models of the models folder)")
@@ -87,6 +88,8 @@ class EvaluatePanel(QWidget):
         self.cell_title.setWordWrap(True)
         self.cell_images = QListWidget()
         self.cell_images.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.cell_images.setIconSize(QSize(THUMB_ICON, THUMB_ICON))
+        self.cell_images.setUniformItemSizes(True)
         layout = QVBoxLayout(self)
         layout.addLayout(self._top_rows())
         layout.addWidget(self.progress)
@@ -243,6 +246,19 @@ class EvaluatePanel(QWidget):
         self.cell_title.setText(title)
         self.cell_images.clear()
         self.cell_images.addItems([shown(line) for line in lines])
+
+    def set_cell_thumbnail(self, index: int, image: QImage | None, tip: str) -> None:
+        """Line ``index`` of the cell's images gets its thumbnail (None: it cannot be shown) and a tooltip."""
+        item = self.cell_images.item(index)
+        if item is None:
+            return
+        if image is not None:
+            item.setIcon(QIcon(QPixmap.fromImage(image)))
+        item.setToolTip(tooltip(tip))
+
+    def cell_thumbnails(self) -> int:
+        """How many lines of the cell's images have a thumbnail (for tests)."""
+        return sum(not self.cell_images.item(i).icon().isNull() for i in range(self.cell_images.count()))
 
     def cell_image_lines(self) -> list[str]:
         return [self.cell_images.item(i).text() for i in range(self.cell_images.count())]

@@ -112,10 +112,21 @@ def test_clicking_a_cell_lists_its_images(window, data, qtbot) -> None:
     (line,) = panel.cell_image_lines()
     assert line.startswith("green/2.png — blue ") and line.endswith("%")
     assert "1 images of green predicted blue" in panel.cell_title.text()
+    qtbot.waitUntil(lambda: panel.cell_thumbnails() == 1, timeout=10000)  # loaded in a job
     panel.table.selectRow(1)
     panel.pairs.itemClicked.emit(panel.pairs.item(0))  # red -> green, the worst pair of the swapped model
     assert panel.heatmap.selected() == (2, 1)
     assert sorted(line.split(" — ")[0] for line in panel.cell_image_lines()) == [f"red/{i}.png" for i in range(3)]
+    qtbot.waitUntil(lambda: panel.cell_thumbnails() == 3, timeout=10000)
+
+
+def test_an_image_that_cannot_be_read_gets_no_thumbnail_and_says_why(window, data, qtbot) -> None:
+    _evaluate_both(window, qtbot, data)
+    panel = window.evaluate_panel
+    (data / "green" / "2.png").write_bytes(b"gone bad after the evaluation")
+    panel.heatmap.select(1, 0)
+    qtbot.waitUntil(lambda: "cannot be shown" in panel.cell_images.item(0).toolTip(), timeout=10000)
+    assert panel.cell_thumbnails() == 0
 
 
 def test_cancel_mid_run_stops_and_shows_nothing(window, tmp_path: Path, qtbot) -> None:
@@ -197,3 +208,16 @@ def test_an_unwritable_export_folder_is_a_clear_message(window, data, tmp_path: 
         window.evaluate.export(blocked)
     assert str(blocked) in blocker.args[0] and "Could not write the report" in blocker.args[0]
     assert window.evaluate_panel.export_button.isEnabled()  # the results stay, a retry is possible
+
+
+def test_a_model_that_does_not_load_is_a_message_naming_it(window, data, qtbot) -> None:
+    _open(window, qtbot, data)
+    panel = window.evaluate_panel
+    bad = window.models_dir / "b-bad.onnx"
+    panel.set_checked([str(window.models_dir / "a-good.onnx"), str(bad)])
+    bad.unlink()  # gone between the scan and the run
+    with qtbot.waitSignal(window.evaluate.evaluationFailed, timeout=30000) as blocker:
+        panel.evaluate_button.click()
+    assert blocker.args[0].startswith("A model did not load") and "b-bad.onnx" in blocker.args[0], blocker.args[0]
+    assert panel.table.rowCount() == 0 and panel.message.text() == blocker.args[0]
+    assert panel.evaluate_button.isEnabled() and not panel.cancel_button.isEnabled()
