@@ -12,7 +12,10 @@ Example::
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,7 @@ from onnx import external_data_helper
 from PIL import Image
 from torch import nn
 
-from tests.helpers import DATA
+from tests.helpers import DATA, REPO
 from workbench.contract import Golden, ModelCard, NodeMap, golden_input
 from workbench.preprocess import Preprocess
 
@@ -236,3 +239,24 @@ def write_photos(folder: Path) -> Photos:
     bad[2].write_text("just some text\n", encoding="utf-8")
     bad[3].write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>\n', encoding="utf-8")
     return Photos(folder=folder, good=tuple(good), bad=tuple(bad), missing=folder / "z-missing.jpg")
+
+
+def run_cli(
+    *args: str | os.PathLike[str], models: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python -m desktop_app ARGS`` in a subprocess (UTF-8 output), with ``models`` as the models folder."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PYTHONIOENCODING": "utf-8",
+        "CNN_WORKBENCH_MODELS": str(models or REPO / "no-such-models-dir"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_app", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )

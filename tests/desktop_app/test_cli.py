@@ -20,22 +20,9 @@ import pytest
 from desktop_app.cli import ascii_only, finite_or_error, json_line
 from desktop_app.core.catalog import ModelChoiceError, choose_model
 from desktop_app.core.classify import NON_FINITE_REASON, FileResult, Prediction
-from tests.desktop_app.helpers import TINY_LABELS, Photos, Zoo
+from tests.desktop_app.helpers import TINY_LABELS, Photos, Zoo, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str | os.PathLike[str], models: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CNN_WORKBENCH_MODELS": str(models or REPO / "no-such-models-dir")}
-    return subprocess.run(
-        [sys.executable, "-m", "desktop_app", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

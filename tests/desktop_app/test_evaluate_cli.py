@@ -19,21 +19,10 @@ import numpy as np
 import pytest
 
 from tests.desktop_app.evaluate_helpers import colour_model, image_folder, write_image
+from tests.desktop_app.helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 COUNTS = {"red": {"red": 3}, "green": {"green": 2, "blue": 1}, "Blue": {"blue": 2}, "purple": {"red": 1}}
-
-
-def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run(
-        [sys.executable, "-m", "desktop_app", *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture
@@ -49,7 +38,7 @@ def test_evaluate_two_models_writes_the_three_report_files(tmp_path: Path, model
     data = image_folder(tmp_path / "data", COUNTS)
     (data / "red" / "broken.png").write_bytes(b"not a png")
     out = tmp_path / "report"
-    done = run("evaluate", data, "--models-dir", models, "--model", "good", "--model", "swapped", "--out", out)
+    done = run_cli("evaluate", data, "--models-dir", models, "--model", "good", "--model", "swapped", "--out", out)
     assert done.returncode == 1, done.stderr  # one image failed
     assert "broken.png" in done.stderr and "'purple' (1 images)" in done.stderr
     assert "87.50%" in done.stdout  # good: 7 of the 8 known images
@@ -79,7 +68,7 @@ def _no_constants(name: str) -> None:
 
 def test_all_fine_exits_0_and_writes_nothing_without_out(tmp_path: Path, models: Path) -> None:
     data = image_folder(tmp_path / "data", {"red": {"red": 2}, "blue": {"blue": 2}})
-    done = run("evaluate", data, "--models-dir", models, "--model", "good")
+    done = run_cli("evaluate", data, "--models-dir", models, "--model", "good")
     assert done.returncode == 0, done.stderr
     assert "100.00%" in done.stdout and "4 images, 2 classes" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "models"]
@@ -99,7 +88,7 @@ def test_nothing_to_evaluate_is_exit_2_naming_the_path(tmp_path: Path, models: P
         write_image(data / "a.png", "red")
     elif layout == "unknown":
         image_folder(data, {"cats": {"red": 2}})
-    done = run("evaluate", data, "--models-dir", models, "--model", "good")
+    done = run_cli("evaluate", data, "--models-dir", models, "--model", "good")
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and str(data) in done.stderr
     assert "Traceback" not in done.stderr
@@ -109,7 +98,7 @@ def test_an_unwritable_out_fails_before_the_run(tmp_path: Path, models: Path) ->
     data = image_folder(tmp_path / "data", {"red": {"red": 1}})
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    done = run("evaluate", data, "--models-dir", models, "--model", "good", "--out", blocker / "report")
+    done = run_cli("evaluate", data, "--models-dir", models, "--model", "good", "--out", blocker / "report")
     assert done.returncode == 2 and "a-file is a file, not a folder" in done.stderr
     assert "model" not in done.stdout  # no model table: it stopped before evaluating
 
@@ -120,7 +109,7 @@ def test_mapping_and_csv_layout(tmp_path: Path, models: Path) -> None:
     listing.write_text("path,label\n" + "".join(f"img/{p.name},{c}\n" for p, c in zip(images, "RGB", strict=True)))
     mapping = tmp_path / "mapping.csv"
     mapping.write_text("R,red\nG,green\nB,blue\n")
-    done = run("evaluate", listing, "--models-dir", models, "--model", "good", "--mapping", mapping)
+    done = run_cli("evaluate", listing, "--models-dir", models, "--model", "good", "--mapping", mapping)
     assert done.returncode == 0, done.stderr
     assert "100.00%" in done.stdout and "(csv)" in done.stdout
 
@@ -151,7 +140,9 @@ def test_ctrl_c_leaves_no_report_behind(tmp_path: Path, models: Path) -> None:
 def test_classify_csv_and_json_name_the_model(tmp_path: Path, models: Path) -> None:
     image = write_image(tmp_path / "red.png", "red")
     table = tmp_path / "out.csv"
-    done = run("classify", image, "--models-dir", models, "--model", "good", "--json", "--csv", table, "--top-k", "2")
+    done = run_cli(
+        "classify", image, "--models-dir", models, "--model", "good", "--json", "--csv", table, "--top-k", "2"
+    )
     assert done.returncode == 0, done.stderr
     line = json.loads(done.stdout)
     assert (
