@@ -19,7 +19,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,8 @@ class FileResult:
     path: Path
     prediction: Prediction | None = None
     error: str | None = None
+    #: The whole softmax row (float64, one value per class), only when ``classify_paths(keep_scores=True)``.
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -104,9 +106,12 @@ def finite_rows(logits: np.ndarray) -> np.ndarray:
 
 
 def _predictions(rows: np.ndarray, labels: Sequence[str], top_k: int) -> list[Prediction]:
+    return _top_k(softmax(rows), labels, top_k)
+
+
+def _top_k(probabilities: np.ndarray, labels: Sequence[str], top_k: int) -> list[Prediction]:
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
-    probabilities = softmax(rows)
     k = min(top_k, probabilities.shape[1])
     predictions = []
     for row in probabilities:
@@ -144,11 +149,14 @@ def classify_paths(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int = DEFAULT_WORKERS,
+    keep_scores: bool = False,
 ) -> Iterator[FileResult]:
     """Decode, preprocess and classify files; yield one :class:`FileResult` per file, in order.
 
     Decoding runs in ``workers`` threads ahead of the model; a batch is run as soon as the next
     file is not decoded yet (or the batch is full), so the first result never waits for the rest.
+    ``keep_scores`` also hands over each image's whole softmax row (``FileResult.scores``), for
+    callers that need more than the top-k (evaluation: the rank of the true class).
     """
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
@@ -165,14 +173,18 @@ def classify_paths(
                         break
                 if not pending:
                     return
-                yield from _next_batch(model, pending, top_k, batch_size)
+                yield from _next_batch(model, pending, top_k, batch_size, keep_scores)
         finally:
             for _, future in pending:
                 future.cancel()
 
 
 def _next_batch(
-    model: LoadedModel, pending: deque[tuple[Path, Future[np.ndarray]]], top_k: int, batch_size: int
+    model: LoadedModel,
+    pending: deque[tuple[Path, Future[np.ndarray]]],
+    top_k: int,
+    batch_size: int,
+    keep_scores: bool = False,
 ) -> list[FileResult]:
     """Take decoded files off the front of ``pending`` (waiting only for the first) and classify them."""
     results: list[FileResult] = []
@@ -190,13 +202,13 @@ def _next_batch(
         results.append(FileResult(path=path))
         ready.append((len(results) - 1, path, array))
     if ready:
-        for slot, result in _run_ready(model, ready, top_k):
+        for slot, result in _run_ready(model, ready, top_k, keep_scores):
             results[slot] = result
     return results
 
 
 def _run_ready(
-    model: LoadedModel, ready: list[tuple[int, Path, np.ndarray]], top_k: int
+    model: LoadedModel, ready: list[tuple[int, Path, np.ndarray]], top_k: int, keep_scores: bool = False
 ) -> list[tuple[int, FileResult]]:
     """Run one batch; an image whose logits are not finite gets an error, the rest their predictions."""
     batch = np.stack([array for _, _, array in ready])
@@ -206,11 +218,13 @@ def _run_ready(
         reason = f"inference failed ({one_line(str(exc))})"
         return [(slot, FileResult(path=path, error=f"{display_path(path)}: {reason}")) for slot, path, _ in ready]
     finite = finite_rows(logits)
-    predictions = iter(_predictions(logits[finite], model.entry.labels, top_k))
+    probabilities = softmax(logits[finite])
+    predictions = iter(_top_k(probabilities, model.entry.labels, top_k))
+    rows = iter(probabilities if keep_scores else [None] * len(probabilities))
     return [
         (
             slot,
-            FileResult(path=path, prediction=next(predictions))
+            FileResult(path=path, prediction=next(predictions), scores=next(rows))
             if ok
             else FileResult(path=path, error=f"{display_path(path)}: {NON_FINITE_REASON}"),
         )

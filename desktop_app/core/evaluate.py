@@ -129,11 +129,12 @@ def evaluate_model(
     rows = _Rows(len(paths), k)
     failures: list[tuple[int, str]] = []
     start = time.perf_counter()
-    for number, result in enumerate(classify_paths(model, paths, len(labels))):
-        if result.prediction is None:
+    for number, result in enumerate(classify_paths(model, paths, k, keep_scores=True)):
+        if result.prediction is None or result.scores is None:
             failures.append((number, result.error or "failed"))
         else:
-            rows.add(number, result.prediction.indices, result.prediction.probabilities, int(truth[number]))
+            p = result.prediction
+            rows.add(number, p.indices, p.probabilities, rank_of(result.scores, int(truth[number])))
         if progress is not None:
             progress(number + 1, len(paths))
         if should_stop is not None and should_stop():
@@ -170,17 +171,26 @@ class _Rows:
         self.k = k
         self.count = 0
 
-    def add(self, item: int, indices: Sequence[int], probabilities: Sequence[float], true: int) -> None:
+    def add(self, item: int, indices: Sequence[int], probabilities: Sequence[float], rank: int) -> None:
         n = self.count
         self.item[n] = item
-        self.ranked[n] = indices[: self.k]
-        self.probabilities[n] = probabilities[: self.k]
-        self.true_rank[n] = indices.index(true) + 1 if true >= 0 else 0
+        self.ranked[n] = indices
+        self.probabilities[n] = probabilities
+        self.true_rank[n] = rank
         self.count += 1
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = self.count
         return self.item[:n], self.ranked[:n], self.probabilities[:n], self.true_rank[:n]
+
+
+def rank_of(scores: np.ndarray, index: int) -> int:
+    """Rank (1 = top-1) of class ``index`` in ``scores`` as a stable descending sort orders them (ties:
+    the lower index first, as ``classify`` ranks); 0 for ``index`` -1 (a class the model lacks)."""
+    if index < 0:
+        return 0
+    value = scores[index]
+    return int(np.count_nonzero(scores > value) + np.count_nonzero(scores[:index] == value)) + 1
 
 
 def _model_classes(classes: Sequence[str], match: ClassMatch) -> list[int]:

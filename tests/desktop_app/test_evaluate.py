@@ -15,7 +15,7 @@ import pytest
 from sklearn.metrics import confusion_matrix  # type: ignore[import-untyped]
 
 from desktop_app.core.catalog import inspect_model
-from desktop_app.core.evaluate import EvaluationCancelled, compare, evaluate_model, file_sha256
+from desktop_app.core.evaluate import EvaluationCancelled, compare, evaluate_model, file_sha256, rank_of
 from desktop_app.core.labelled import read_labelled
 from desktop_app.core.runtime import LoadedModel, load_model
 from tests.desktop_app.evaluate_helpers import COLOURS, colour_model, image_folder, write_image
@@ -112,3 +112,13 @@ def test_different_label_sets_are_compared_on_the_shared_classes(tmp_path: Path,
     assert comparison.classes == COLOURS
     assert comparison.note is not None and "3 classes they share" in comparison.note
     assert comparison.agreement[0, 1] == pytest.approx(1.0)
+
+
+def test_rank_of_is_the_position_in_classifys_stable_order() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        scores = rng.integers(0, 4, 12).astype(np.float64)  # many ties
+        order = np.argsort(-scores, kind="stable").tolist()
+        index = int(rng.integers(0, 12))
+        assert rank_of(scores, index) == order.index(index) + 1
+    assert rank_of(np.array([0.5, 0.5]), -1) == 0
