@@ -32,6 +32,7 @@ from desktop_app.core.report_svg import (
     fmt_number,
     fmt_pct,
     short,
+    tradeoff_svg,
 )
 from workbench.imageio import ImageLoadError, load_image
 
@@ -272,9 +273,12 @@ def _accuracy(models: Sequence[dict[str, Any]]) -> str:
     top1 = [(m.get("metrics") or {}).get("top1") for m in models]
     top5 = [(m.get("metrics") or {}).get("top5") for m in models]
     chart = bar_chart_svg(names, top1, back=top5, legend="dark bar: top-1 accuracy \u00b7 light bar: top-5")
+    tradeoff = tradeoff_svg(names, [m.get("median_latency_ms") for m in models], top1)
+    if tradeoff:
+        tradeoff = f'<h3>Accuracy vs latency</h3><div class="scroll">{tradeoff}</div>'
     return (
         '<section id="accuracy"><h2>Accuracy</h2>'
-        + (chart if models else "<p>No model was evaluated.</p>")
+        + (chart + tradeoff if models else "<p>No model was evaluated.</p>")
         + _table(headers, rows, numeric=range(3, 10))
         + "</section>"
     )

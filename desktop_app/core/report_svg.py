@@ -1,4 +1,4 @@
-"""Inline SVG charts for the evaluation report page (``report.html``): heatmaps and bar charts.
+"""Inline SVG charts for the evaluation report page (``report.html``): heatmaps, bar charts, accuracy vs latency.
 
 Everything here returns markup as a string, with every text from the report (labels, model names) passed
 through :func:`esc` (HTML-escaped with quotes, unprintable characters written ``\\xNN``), also inside SVG
@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from desktop_app.core.pareto import Axis, axis_for, pareto_front, placeable, point_labels
 from workbench.names import printable
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "fmt_pct",
     "heatmap_svg",
     "short",
+    "tradeoff_svg",
 ]
 
 DASH = "\u2014"
@@ -288,3 +290,94 @@ def agreement_svg(models: Sequence[str], matrix: Sequence[Sequence[object]]) -> 
         cell=60,
     )
     return heatmap_svg(chart)
+
+
+def _middle(text: str, limit: int) -> str:
+    """``text`` cut in the middle to ``limit`` characters (the end of a model name tells fp32 from int8)."""
+    return text if len(text) <= limit else text[: limit // 2 - 1] + "\u2026" + text[-(limit - limit // 2) :]
+
+
+def _tick(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 or value == int(value) else f"{value:.4g}"
+
+
+def tradeoff_svg(names: Sequence[str], latencies: Sequence[object], accuracies: Sequence[object]) -> str:
+    """Top-1 accuracy (fractions) against median batch-1 latency (ms), one labelled point per model, the
+    Pareto front (:func:`~desktop_app.core.pareto.pareto_front`) joined and drawn larger; log-scale x when
+    the latencies span more than ten times. Each point's ``<title>`` names the model with its figures.
+    Models without both numbers are not drawn and are named under the chart. Empty string: nothing to draw."""
+    points = [(_finite(lat), _finite(acc)) for lat, acc in zip(latencies, accuracies, strict=True)]
+    placed = [i for i, (lat, acc) in enumerate(points) if placeable(lat, acc)]
+    if not placed:
+        return ""
+    front = pareto_front(points)
+    x_axis = axis_for([points[i][0] or 0.0 for i in placed], bounds=(0.0, math.inf))
+    y_axis = axis_for([100 * (points[i][1] or 0.0) for i in placed], bounds=(0.0, 100.0))
+    left, top, plot_w, plot_h = 64, 30, 520, 260
+    missing = [names[i] for i in range(len(names)) if i not in set(placed)]
+    labels = point_labels([str(name) for name in names])
+    width, height = left + plot_w + 150, top + plot_h + 48 + (18 if missing else 0)
+
+    def xy(i: int) -> tuple[float, float]:
+        lat, acc = points[i]
+        return (
+            left + x_axis.fraction(lat or 0.0) * plot_w,
+            top + plot_h - y_axis.fraction(100 * (acc or 0.0)) * plot_h,
+        )
+
+    parts = [
+        f'<svg class="chart tradeoff" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" {_FONT} font-size="12">',
+        *_tradeoff_axes(x_axis, y_axis, left, top, plot_w, plot_h),
+    ]
+    if len(front) > 1:
+        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i) for i in front))
+        parts.append(f'<polyline points="{line}" fill="none" stroke="#d9480f" stroke-width="2"/>')
+    for i in placed:
+        x, y = xy(i)
+        on_front = i in front
+        lat, acc = points[i]
+        tip = f"{names[i]}: top-1 {fmt_pct(acc, 2)}, {fmt_number(lat, 3)} ms" + (" (Pareto front)" if on_front else "")
+        parts.append(
+            f'<g><circle cx="{x:.1f}" cy="{y:.1f}" r="{6 if on_front else 4.5}" '
+            f'fill="{"#d9480f" if on_front else "#64748b"}" stroke="#ffffff"><title>{esc(tip)}</title></circle>'
+            f'<text x="{x + 9:.1f}" y="{y + 4:.1f}" fill="#0f172a">{esc(_middle(labels[i], 28))}</text></g>'
+        )
+    if missing:
+        parts.append(
+            f'<text x="{left}" y="{height - 6}" fill="#64748b" font-size="11">not drawn (no latency or top-1): '
+            f"{esc(', '.join(missing))}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _tradeoff_axes(x_axis: Axis, y_axis: Axis, left: int, top: int, plot_w: int, plot_h: int) -> list[str]:
+    """The frame, grid, ticks, axis titles and legend line of :func:`tradeoff_svg`."""
+    parts = [
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#cbd5e1"/>',
+    ]
+    for value in x_axis.ticks:
+        x = left + x_axis.fraction(value) * plot_w
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#e2e8f0"/>'
+            f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#475569">{_tick(value)}</text>'
+        )
+    for value in y_axis.ticks:
+        y = top + plot_h - y_axis.fraction(value) * plot_h
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#e2e8f0"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#475569">{_tick(value)}</text>'
+        )
+    scale = " \u00b7 log scale" if x_axis.log else ""
+    parts.append(
+        f'<text x="{left + plot_w / 2:.0f}" y="{top + plot_h + 34}" text-anchor="middle" font-weight="600" '
+        f'fill="#334155">median latency, batch 1 (ms){scale}</text>'
+        f'<text transform="translate(16 {top + plot_h / 2:.0f}) rotate(-90)" text-anchor="middle" '
+        f'font-weight="600" fill="#334155">top-1 accuracy (%)</text>'
+        f'<circle cx="{left + 6}" cy="14" r="4" fill="#64748b"/><text x="{left + 14}" y="18" fill="#334155">model'
+        f'</text><line x1="{left + 70}" y1="14" x2="{left + 90}" y2="14" stroke="#d9480f" stroke-width="2"/>'
+        f'<circle cx="{left + 80}" cy="14" r="5" fill="#d9480f"/>'
+        f'<text x="{left + 98}" y="18" fill="#334155">Pareto front (no other model is faster and more accurate)</text>'
+    )
+    return parts

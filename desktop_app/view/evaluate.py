@@ -286,6 +286,9 @@ class EvaluateController(QObject):
         self.panel.set_has_results(True)
         self.panel.set_message("\n".join(result_notes(evaluations, comparison)))
         self.panel.show_rows([accuracy_row(e) for e in evaluations])
+        self.panel.show_tradeoff(
+            [e.name for e in evaluations], [e.latency_ms for e in evaluations], [e.metrics.top1 for e in evaluations]
+        )
         self.evaluated.emit(evaluations)
 
     def _on_failed(self, generation: int, kind: str, message: str) -> None:

@@ -2,7 +2,8 @@
 
 The panel only displays what :class:`~desktop_app.view.evaluate.EvaluateController` gives it and turns
 clicks and drops into signals: choose or drop a labelled folder (or CSV file), tick models, Evaluate /
-Cancel, an accuracy table (one row per model), the confusion-matrix heatmap of the model selected in the
+Cancel, an accuracy table (one row per model) beside an accuracy-vs-latency chart (clicking a point
+selects its row), the confusion-matrix heatmap of the model selected in the
 table, the most-confused pairs beside it, and the images of a clicked cell below them. Names come from
 files and models: every label is plain text, table cells go through :func:`~desktop_app.view.text.shown`.
 
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
 from desktop_app.view.elided_label import ElidedLabel
 from desktop_app.view.heatmap import ConfusionHeatmap
 from desktop_app.view.text import PlainLabel, local_path, shown, tooltip
+from desktop_app.view.tradeoff_chart import TradeoffChart
 from workbench.imageio import IMAGE_EXTENSIONS
 
 COLUMNS = ("Model", "Ran on", "Images", "Failed", "Top-1", "Top-5", "Img/s", "Latency ms")
@@ -81,6 +83,8 @@ class EvaluatePanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = self._make_table()
+        self.tradeoff = TradeoffChart()
+        self.tradeoff.pointClicked.connect(self.table.selectRow)
         self.heatmap = ConfusionHeatmap()
         self.pairs = QListWidget()
         self.pairs.itemClicked.connect(lambda item: self.pairClicked.emit(self.pairs.row(item)))
@@ -131,11 +135,17 @@ class EvaluatePanel(QWidget):
         below.setStretchFactor(0, 3)
         below.setStretchFactor(1, 2)
         below.setSizes([560, 340])
+        above = QSplitter(Qt.Orientation.Horizontal)
+        above.addWidget(self.table)
+        above.addWidget(self.tradeoff)
+        above.setStretchFactor(0, 3)
+        above.setStretchFactor(1, 2)
+        above.setSizes([560, 340])
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
+        splitter.addWidget(above)
         splitter.addWidget(below)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([96, 440])
+        splitter.setSizes([200, 440])
         return splitter
 
     def _make_table(self) -> QTableWidget:
@@ -234,8 +244,16 @@ class EvaluatePanel(QWidget):
 
     def _on_table_selection(self) -> None:
         row = self.selected_row()
+        self.tradeoff.set_selected(row)
         if row >= 0:
             self.modelSelected.emit(row)
+
+    def show_tradeoff(
+        self, names: Sequence[str], latencies: Sequence[float | None], accuracies: Sequence[float | None]
+    ) -> None:
+        """The accuracy-vs-latency chart: one point per table row (latency in ms, top-1 as a fraction)."""
+        self.tradeoff.set_points(names, latencies, accuracies)
+        self.tradeoff.set_selected(self.selected_row())
 
     def show_pairs(self, lines: Sequence[str]) -> None:
         self.pairs.clear()
@@ -265,6 +283,7 @@ class EvaluatePanel(QWidget):
 
     def clear_results(self) -> None:
         self.table.setRowCount(0)
+        self.tradeoff.clear()
         self.heatmap.clear()
         self.pairs.clear()
         self.show_cell_images("Click a cell of the matrix to list its images.", [])

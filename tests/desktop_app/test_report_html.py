@@ -21,7 +21,7 @@ from PIL import Image
 
 from desktop_app.core.metrics import compute_metrics
 from desktop_app.core.report_html import THUMBNAIL_SIDE, render_html, thumbnail_uri
-from desktop_app.core.report_svg import DASH, colour, confusion_svg, esc, fmt_number, fmt_pct
+from desktop_app.core.report_svg import DASH, colour, confusion_svg, esc, fmt_number, fmt_pct, tradeoff_svg
 
 PCT = "\u202f%"
 HOSTILE = "<script>alert(1)</script>"
@@ -187,7 +187,7 @@ def test_page_is_well_formed_with_charts(image_root: Path) -> None:
     parsed = parse(page)
     tags = [tag for tag, _ in parsed.tags]
     assert page.startswith("<!DOCTYPE html>")
-    assert tags.count("svg") == 4  # accuracy bars, two confusion matrices, agreement
+    assert tags.count("svg") == 5  # accuracy bars, accuracy vs latency, two confusion matrices, agreement
     assert tags.count("html") == tags.count("body") == tags.count("head") == 1
     text = "".join(parsed.text)
     for heading in ("Accuracy", "Confusion matrix", "Per-class scores", "Worst mistakes", "Top-1 agreement"):
@@ -339,3 +339,28 @@ def test_empty_report_still_renders(tmp_path: Path) -> None:
     report: dict[str, Any] = {"schema": 1, "created": None, "data": {}, "versions": {}, "hardware": {}, "models": []}
     text = "".join(parse(render_html(report, image_root=tmp_path)).text)
     assert "No model was evaluated." in text
+
+
+def test_the_accuracy_vs_latency_chart_marks_the_pareto_front(image_root: Path) -> None:
+    report = make_report()
+    report["models"][1]["median_latency_ms"] = 1.5  # tiny-b: faster, less accurate: both on the front
+    report["models"].append(model(f"slow {HOSTILE}", report["models"][1]["metrics"], [], median_latency_ms=9.0))
+    report["models"].append(model("no-latency", report["models"][1]["metrics"], [], median_latency_ms=None))
+    page = render_html(report, image_root=image_root)
+    parsed = parse(page)
+    (chart,) = re.findall(r'<svg class="chart tradeoff".*?</svg>', page)
+    assert "Accuracy vs latency" in "".join(parsed.text)
+    titles = re.findall(r"<title>(.*?)</title>", chart)
+    assert [t.split(":")[0] for t in titles] == ["resnet-a", "tiny-b", f"slow {esc(HOSTILE)}"]
+    assert "(Pareto front)" in titles[0] and "(Pareto front)" in titles[1] and "Pareto" not in titles[2]
+    assert HOSTILE not in page and esc(HOSTILE) in chart
+    assert "no-latency" in chart and "not drawn" in chart  # named, not placed
+    assert chart.count("<polyline") == 1
+    assert "median latency, batch 1 (ms)" in chart and "top-1 accuracy (%)" in chart
+
+
+def test_tradeoff_svg_log_scale_and_nothing_to_draw() -> None:
+    wide = tradeoff_svg(["fast", "slow"], [0.5, 80.0], [0.5, 0.9])
+    assert "log scale" in wide
+    assert "log scale" not in tradeoff_svg(["a", "b"], [2.0, 3.0], [0.5, 0.9])
+    assert tradeoff_svg(["a"], [None], [0.5]) == ""

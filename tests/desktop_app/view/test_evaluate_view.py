@@ -86,6 +86,9 @@ def test_two_models_fill_the_table_with_the_figures_known_by_hand(window, data, 
     assert seen[-1] == (9, 9, 1, 2) and (9, 9, 0, 2) in seen
     assert window.evaluate_panel.export_button.isEnabled()
     assert "purple" in window.evaluate_panel.message.text()  # the class the models do not know is said
+    chart = window.evaluate_panel.tradeoff
+    assert chart.placed() == [0, 1] and 0 in chart.front()  # the good model: no other is more accurate
+    assert chart.hover_text(1).startswith("b-bad") and "top-1: 25.00%" in chart.hover_text(1)
 
 
 def test_the_heatmap_shows_the_selected_models_confusion_matrix(window, data, qtbot) -> None:
