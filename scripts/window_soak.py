@@ -8,11 +8,15 @@ model, drops the folder on the window through real drag-enter and drop events, w
 has its result, checks the rows and closes the window. The parent waits for the child with
 ``os.wait4`` and prints how many images were classified, the times, the child's peak RSS and its exit
 status (PySide6 6.12.0 on CPython 3.11 aborted here: SIGABRT, "exit 134", ``bool_dealloc``).
-Exits 0 only when every image was classified and the app exited 0. User settings are never touched.
+Exits 0 only when every image was classified and the app exited 0. With ``--quit-after K`` the child
+closes the window once K images have their result, while the rest are still being classified (a
+user quitting mid-folder); it then passes when at least K were classified and the app exited 0.
+User settings are never touched.
 
 Example::
 
     python scripts/window_soak.py --images 5000
+    python scripts/window_soak.py --images 600 --quit-after 200
     python scripts/window_soak.py --images 5000 --models-dir ~/.local/share/cnn-workbench/models
 """
 
@@ -39,10 +43,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=5000, help="how many image files to drop (default 5000)")
     parser.add_argument("--models-dir", help="models folder to use (default: a small model made for the run)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds the child may take in all")
+    parser.add_argument(
+        "--quit-after", type=int, default=0, metavar="K", help="close the window once K images are classified"
+    )
     parser.add_argument("--child", nargs=3, metavar=("MODELS", "FOLDER", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.images < 1:
         parser.error("--images must be at least 1")
+    if not 0 <= args.quit_after <= args.images:
+        parser.error("--quit-after must be between 0 and --images")
     return args
 
 
@@ -116,13 +125,16 @@ def make_model(folder: Path) -> Path:
     return path
 
 
-def run_child(models: Path, folder: Path, work: Path, timeout_s: float) -> tuple[int, int, float, dict]:
+def run_child(
+    models: Path, folder: Path, work: Path, timeout_s: float, quit_after: int = 0
+) -> tuple[int, int, float, dict]:
     """Start the app in a child; returns (wait status, peak RSS in KiB, seconds, the child's report)."""
     result = work / "result.json"
     env = {**os.environ, "CNN_WORKBENCH_SETTINGS": str(work / "settings.ini"), "PYTHONPATH": str(REPO)}
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
     command = [sys.executable, str(Path(__file__).resolve()), "--child", str(models), str(folder), str(result)]
+    command += ["--quit-after", str(quit_after)]
     start = time.perf_counter()
     child = subprocess.Popen(command, env=env, cwd=work)
     deadline = start + timeout_s
@@ -169,7 +181,7 @@ def parent(args: argparse.Namespace) -> int:
             f"{args.images} images made in {made:.1f} s; models: {models}",
             flush=True,
         )
-        status, rss_kib, seconds, report = run_child(models, folder, work, args.timeout)
+        status, rss_kib, seconds, report = run_child(models, folder, work, args.timeout, args.quit_after)
     classified, errors = report.get("classified", 0), report.get("errors", [])
     print(f"model: {report.get('model', '?')}")
     print(f"classified: {classified} of {args.images} ({len(errors)} errors{': ' + errors[0] if errors else ''})")
@@ -180,13 +192,17 @@ def parent(args: argparse.Namespace) -> int:
     )
     print(f"peak RSS of the app: {rss_kib / 1024:.0f} MiB")
     print(f"app process: {describe_status(status)}")
-    ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and classified == args.images and not errors
+    if args.quit_after:
+        left = report.get("listed", 0) - classified
+        print(f"quit after {args.quit_after} results: {left} still to classify when the window closed")
+    wanted = classified >= args.quit_after if args.quit_after else classified == args.images
+    ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and wanted and not errors
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 
 # ---- the child: the app itself ---------------------------------------------------------------------------------------
-def child(models: str, folder: str, result_file: str) -> int:
+def child(models: str, folder: str, result_file: str, quit_after: int = 0) -> int:
     """Run ``python -m desktop_app --models-dir MODELS`` and drive it from inside its own event loop."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -196,15 +212,16 @@ def child(models: str, folder: str, result_file: str) -> int:
     started = time.perf_counter()
     report: dict = {}
     _app = QApplication([sys.argv[0]])  # app_main reuses it; the timer below needs it to exist first
-    QTimer.singleShot(0, lambda: _drive(Path(folder), Path(result_file), report, started))
+    QTimer.singleShot(0, lambda: _drive(Path(folder), Path(result_file), report, started, quit_after))
     code = app_main(["--models-dir", models])
     report["app_exit_code"] = code
     Path(result_file).write_text(json.dumps(report), encoding="utf-8")
     return code
 
 
-def _drive(folder: Path, result_file: Path, report: dict, started: float) -> None:
-    """Wait for the model, drop ``folder``, wait for every result, write the report, close the window."""
+def _drive(folder: Path, result_file: Path, report: dict, started: float, quit_after: int = 0) -> None:
+    """Wait for the model, drop ``folder``, wait for every result (or ``quit_after`` of them), write the
+    report, close the window."""
     import PySide6
     from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -223,7 +240,17 @@ def _drive(folder: Path, result_file: Path, report: dict, started: float) -> Non
         report["dropped"] = True
         report["start_to_loaded_s"] = time.perf_counter() - started
         report["model"] = window.loaded.model.entry.name
-        window.batchFinished.connect(finished)
+        if quit_after:
+            counted = [0]
+
+            def one_more(_key: int) -> None:
+                counted[0] += 1
+                if counted[0] == quit_after:
+                    finished()
+
+            window.imageClassified.connect(one_more)
+        else:
+            window.batchFinished.connect(finished)
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(folder))])
         pos = QPoint(window.width() // 2, window.height() // 2)
@@ -260,7 +287,7 @@ def _drive(folder: Path, result_file: Path, report: dict, started: float) -> Non
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        return child(*args.child)
+        return child(*args.child, args.quit_after)
     sys.path.insert(0, str(REPO))
     return parent(args)
 

@@ -49,7 +49,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from workbench.names import display_path, printable
+from workbench.names import display_path, natural_key, printable
 
 __all__ = [
     "CLIPBOARD_NAME",
@@ -155,10 +155,11 @@ class FoundImages:
 def find_image_files(paths: Iterable[str | os.PathLike[str]]) -> FoundImages:
     """Expand ``paths`` into the image files to load (deterministic order) and the paths skipped on the way.
 
-    Folders are searched recursively (names sorted, hidden files and folders skipped, symlinked
-    folders not followed) and only files with a suffix in :data:`IMAGE_EXTENSIONS` (any case) are
-    kept. Anything given explicitly that is not a folder is kept as-is, whatever its suffix or even
-    if it does not exist, so that :func:`load_image` reports a proper error for it later.
+    Folders are searched recursively (names in natural order, ``2.jpg`` before ``10.jpg``; hidden
+    files and folders skipped, symlinked folders not followed) and only files with a suffix in
+    :data:`IMAGE_EXTENSIONS` (any case) are kept. Anything given explicitly that is not a folder is
+    kept as-is, whatever its suffix or even if it does not exist, so that :func:`load_image` reports
+    a proper error for it later.
     Duplicates are dropped. Nothing is opened and nothing blocks: inside a folder, a symbolic-link
     loop, a broken link or a FIFO, device or socket named like an image, and a folder that cannot
     be listed (or is reached twice, e.g. through a bind mount) are each one :class:`PathProblem`,
@@ -241,7 +242,7 @@ def _list_folder(
             return None
         visited.add(key)
         with os.scandir(folder) as scan:
-            return sorted(scan, key=lambda e: (e.name.casefold(), e.name))
+            return sorted(scan, key=lambda e: natural_key(e.name))
     except OSError as exc:
         problems.append(PathProblem(folder, f"{_CANNOT_LIST} ({_os_error_reason(exc, folder=True)})", exc))
         return None

@@ -18,10 +18,11 @@ from __future__ import annotations
 import os
 import re
 
-__all__ = ["display_path", "printable"]
+__all__ = ["display_path", "natural_key", "printable"]
 
 # Lone surrogates (undecodable bytes of a file name), C0/C1 controls and DEL, line/paragraph separators,
 # bidirectional embeddings, overrides and isolates.
+_DIGITS = re.compile(r"(\d+)")
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
@@ -50,3 +51,11 @@ def _escape_char(match: re.Match[str]) -> str:
     if code < 0x80:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}"
+
+
+def natural_key(name: str | os.PathLike[str]) -> tuple[object, ...]:
+    """Sort key putting ``img2`` before ``img10`` (runs of digits compare as numbers, the rest case-insensitively;
+    the exact text breaks ties), the order a file manager shows."""
+    text = os.fspath(name)
+    parts = _DIGITS.split(text)
+    return (tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), text)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,8 @@ DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_WORKERS = 2
 NON_FINITE_REASON = "model gave non-finite output (NaN or infinity), no prediction"
+_Decoded = tuple[np.ndarray, object]  # the preprocessed array and what ``decoded`` made of the image
+_Ready = tuple[int, Path, np.ndarray, object]  # slot in the batch's results, file, array, extra
 
 
 class NonFiniteOutputError(ValueError):
@@ -71,6 +73,8 @@ class FileResult:
     error: str | None = None
     #: The whole softmax row (float64, one value per class), only when ``classify_paths(keep_scores=True)``.
     scores: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: What ``classify_paths(decoded=...)`` made of the decoded image (e.g. a thumbnail); None without it.
+    extra: object = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -150,25 +154,28 @@ def classify_paths(
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int = DEFAULT_WORKERS,
     keep_scores: bool = False,
-) -> Iterator[FileResult]:
+    decoded: Callable[[Image.Image], object] | None = None,
+) -> Generator[FileResult, None, None]:
     """Decode, preprocess and classify files; yield one :class:`FileResult` per file, in order.
 
     Decoding runs in ``workers`` threads ahead of the model; a batch is run as soon as the next
     file is not decoded yet (or the batch is full), so the first result never waits for the rest.
     ``keep_scores`` also hands over each image's whole softmax row (``FileResult.scores``), for
-    callers that need more than the top-k (evaluation: the rank of the true class).
+    callers that need more than the top-k (evaluation: the rank of the true class). ``decoded`` is
+    called in the decoding thread with each decoded image; what it returns is ``FileResult.extra``
+    (the window's thumbnails), also for an image whose inference then fails.
     """
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     preprocess = _preprocess_of(model)
     window = max(1, workers) * max(1, batch_size) * 2
-    pending: deque[tuple[Path, Future[np.ndarray]]] = deque()
+    pending: deque[tuple[Path, Future[_Decoded]]] = deque()
     source = iter(Path(p) for p in paths)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
         try:
             while True:
                 for path in source:
-                    pending.append((path, pool.submit(_decode, path, preprocess)))
+                    pending.append((path, pool.submit(_decode, path, preprocess, decoded)))
                     if len(pending) >= window:
                         break
                 if not pending:
@@ -181,26 +188,26 @@ def classify_paths(
 
 def _next_batch(
     model: LoadedModel,
-    pending: deque[tuple[Path, Future[np.ndarray]]],
+    pending: deque[tuple[Path, Future[_Decoded]]],
     top_k: int,
     batch_size: int,
     keep_scores: bool = False,
 ) -> list[FileResult]:
     """Take decoded files off the front of ``pending`` (waiting only for the first) and classify them."""
     results: list[FileResult] = []
-    ready: list[tuple[int, Path, np.ndarray]] = []
+    ready: list[_Ready] = []
     while pending and len(ready) < batch_size:
         path, future = pending[0]
         if (ready or results) and not future.done():
             break
         pending.popleft()
         try:
-            array = future.result()
+            array, extra = future.result()
         except ImageLoadError as exc:
             results.append(FileResult(path=path, error=str(exc)))
             continue
         results.append(FileResult(path=path))
-        ready.append((len(results) - 1, path, array))
+        ready.append((len(results) - 1, path, array, extra))
     if ready:
         for slot, result in _run_ready(model, ready, top_k, keep_scores):
             results[slot] = result
@@ -208,15 +215,18 @@ def _next_batch(
 
 
 def _run_ready(
-    model: LoadedModel, ready: list[tuple[int, Path, np.ndarray]], top_k: int, keep_scores: bool = False
+    model: LoadedModel, ready: list[_Ready], top_k: int, keep_scores: bool = False
 ) -> list[tuple[int, FileResult]]:
     """Run one batch; an image whose logits are not finite gets an error, the rest their predictions."""
-    batch = np.stack([array for _, _, array in ready])
+    batch = np.stack([array for _, _, array, _ in ready])
     try:
         logits = np.atleast_2d(model.run(batch))
     except ORT_ERRORS as exc:
         reason = f"inference failed ({one_line(str(exc))})"
-        return [(slot, FileResult(path=path, error=f"{display_path(path)}: {reason}")) for slot, path, _ in ready]
+        return [
+            (slot, FileResult(path=path, error=f"{display_path(path)}: {reason}", extra=extra))
+            for slot, path, _, extra in ready
+        ]
     finite = finite_rows(logits)
     probabilities = softmax(logits[finite])
     predictions = iter(_top_k(probabilities, model.entry.labels, top_k))
@@ -224,16 +234,17 @@ def _run_ready(
     return [
         (
             slot,
-            FileResult(path=path, prediction=next(predictions), scores=next(rows))
+            FileResult(path=path, prediction=next(predictions), scores=next(rows), extra=extra)
             if ok
-            else FileResult(path=path, error=f"{display_path(path)}: {NON_FINITE_REASON}"),
+            else FileResult(path=path, error=f"{display_path(path)}: {NON_FINITE_REASON}", extra=extra),
         )
-        for (slot, path, _), ok in zip(ready, finite, strict=True)
+        for (slot, path, _, extra), ok in zip(ready, finite, strict=True)
     ]
 
 
-def _decode(path: Path, preprocess: Preprocess) -> np.ndarray:
-    return preprocess_image(load_image(path, min_side=preprocess.resize), preprocess)
+def _decode(path: Path, preprocess: Preprocess, decoded: Callable[[Image.Image], object] | None) -> _Decoded:
+    image = load_image(path, min_side=preprocess.resize)
+    return preprocess_image(image, preprocess), (decoded(image) if decoded is not None else None)
 
 
 def _preprocess_of(model: LoadedModel) -> Preprocess:

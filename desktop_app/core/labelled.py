@@ -38,6 +38,7 @@ from workbench import voc
 from workbench.imagefolder import SPLITS, class_files, class_folders
 from workbench.imageio import IMAGE_EXTENSIONS
 from workbench.labels import load_labels, load_wnids
+from workbench.names import natural_key
 
 EXPECTED_LAYOUT = (
     "expected DIR/<class>/<image files>, DIR/{train,val,test}/<class>/..., a CSV of path,label or a VOC devkit"
@@ -47,7 +48,6 @@ VOC_SPLIT = "val"
 _PATH_HEADERS = frozenset({"path", "file", "filename", "file_name", "filepath", "file_path", "image", "image_path"})
 _LABEL_HEADERS = frozenset({"label", "class", "class_name", "category", "target", "name"})
 _SEPARATORS = re.compile(r"[\s_\-]+")
-_DIGITS = re.compile(r"(\d+)")
 _WNID = re.compile(r"n\d{8}")
 
 
@@ -257,12 +257,6 @@ def _labelled_set(
     if layout != "csv":
         items = sorted(items, key=lambda item: (order[item.label], natural_key(item.path)))
     return LabelledSet(root, layout, split, tuple(items), classes, tuple(problems))
-
-
-def natural_key(path: Path) -> tuple[object, ...]:
-    """Sort key putting ``img2`` before ``img10`` (case-insensitive, the exact path breaks ties)."""
-    parts = _DIGITS.split(str(path))
-    return (tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), str(path))
 
 
 # --- matching ----------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from PIL import Image
 from PySide6.QtGui import QImage
 
 from desktop_app.core.catalog import ModelEntry, scan_models
-from desktop_app.core.classify import classify_images
+from desktop_app.core.classify import FileResult, classify_images, classify_paths
 from desktop_app.core.providers import ORT_ERRORS, one_line
 from desktop_app.core.runtime import LoadedModel, SessionCache
 from desktop_app.view.model_info import ModelInfo
@@ -34,6 +34,7 @@ __all__ = [
     "ClassifiedImage",
     "Loaded",
     "classify_source",
+    "classify_sources",
     "expand_paths",
     "load",
     "model_info",
@@ -100,6 +101,48 @@ def classify_source(model: LoadedModel, key: int, source: str | bytes) -> Classi
     except ORT_ERRORS as exc:
         return ClassifiedImage(key, thumb, preview, error=f"{title}: inference failed ({one_line(str(exc))})")
     return ClassifiedImage(key, thumb, preview, scores=scores)
+
+
+def classify_sources(
+    model: LoadedModel, work: Sequence[tuple[int, str | bytes]], cancelled: Callable[[], bool]
+) -> Iterator[ClassifiedImage]:
+    """Classify ``(key, source)`` pairs; one :class:`ClassifiedImage` each, the first as soon as it is ready.
+
+    Files go through :func:`~desktop_app.core.classify.classify_paths`, the headless command's pipeline
+    (decoding in threads ahead of the model, batches), which also makes each image's thumbnail and
+    preview in its decoding thread; pasted bytes are classified one by one. Stops early once
+    ``cancelled()`` is true.
+    """
+    if model.entry.preprocess is None:
+        for key, _ in work:
+            yield ClassifiedImage(key, error=f"{model.entry.name}: model has no preprocessing description")
+        return
+    files = [(key, source) for key, source in work if isinstance(source, str)]
+    for key, source in work:
+        if isinstance(source, bytes) and not cancelled():
+            yield classify_source(model, key, source)
+    results = classify_paths(model, [source for _, source in files], TOP_K, decoded=_thumbnails)
+    try:
+        for (key, _), result in zip(files, results, strict=True):
+            if cancelled():
+                return
+            yield _classified(key, result)
+    finally:
+        results.close()  # stops the decoding threads when cancelled
+
+
+def _thumbnails(image: Image.Image) -> tuple[QImage, QImage]:
+    """The list icon and the preview of a decoded image (the icon made from the preview: cheaper)."""
+    small = shrunk(image, PREVIEW_SIDE)
+    return to_qimage(shrunk(small, THUMB_SIDE)), to_qimage(small)
+
+
+def _classified(key: int, result: FileResult) -> ClassifiedImage:
+    thumb, shown = result.extra if isinstance(result.extra, tuple) else (None, None)
+    if result.prediction is None:
+        return ClassifiedImage(key, thumb, shown, error=result.error or "no prediction")
+    scores = tuple(zip(result.prediction.labels, result.prediction.probabilities, strict=True))
+    return ClassifiedImage(key, thumb, shown, scores=scores)
 
 
 def preview(source: str | bytes) -> QImage:

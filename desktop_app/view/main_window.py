@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTabWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -44,6 +45,7 @@ from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.runtime import LoadedModel, SessionCache
 from desktop_app.view import backend
 from desktop_app.view.batch import LIST_PAGE, BatchController
+from desktop_app.view.batch_progress import BatchProgress
 from desktop_app.view.empty_state import CREATE_COMMAND, EmptyState
 from desktop_app.view.evaluate import EvaluateController
 from desktop_app.view.evaluate_panel import EvaluatePanel
@@ -118,6 +120,7 @@ class MainWindow(QMainWindow):
         self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(self.settings.provider)))
         self.provider_combo.currentIndexChanged.connect(self._on_provider_changed)
         self.image_list = ImageList()
+        self.batch_progress = BatchProgress()
         self.result_panel = ResultPanel()
         self.timing_panel = TimingPanel()
         self.timing_panel.runs.setValue(self.settings.profile_runs)
@@ -128,8 +131,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.timing_panel, "Timing")
         self.tabs.addTab(self.evaluate_panel, "Evaluate")
         self.tabs.addTab(self.info_panel, "Model info")
+        list_pane = QWidget()
+        pane_layout = QVBoxLayout(list_pane)
+        pane_layout.setContentsMargins(0, 0, 0, 0)
+        pane_layout.setSpacing(0)
+        pane_layout.addWidget(self.image_list, 1)
+        pane_layout.addWidget(self.batch_progress)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.image_list)
+        splitter.addWidget(list_pane)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 860])
@@ -149,6 +158,7 @@ class MainWindow(QMainWindow):
         """The batch, timing and evaluate controllers, each given the widgets it drives and callables for the rest."""
         self.batch = BatchController(
             self.image_list,
+            self.batch_progress,
             self.result_panel,
             self.stack,
             self.runner,
@@ -187,12 +197,20 @@ class MainWindow(QMainWindow):
         self.open_folder_action.triggered.connect(self.open_folder)
         self.paste_action = QAction("&Paste Image", self, shortcut=QKeySequence(QKeySequence.StandardKey.Paste))
         self.paste_action.triggered.connect(self.paste)
+        self.clear_action = QAction("&Clear Images", self, shortcut=QKeySequence("Ctrl+Shift+Backspace"))
+        self.clear_action.setToolTip("Remove every image from the list (Ctrl+Shift+Backspace)")
+        self.clear_action.triggered.connect(self.batch.clear)
+        self.stop_action = QAction("&Stop Classifying", self, shortcut=QKeySequence(QKeySequence.StandardKey.Cancel))
+        self.stop_action.triggered.connect(self.batch.stop)
         self.rescan_action = QAction("&Rescan Models", self, shortcut=QKeySequence("F5"))
         self.rescan_action.triggered.connect(self.rescan)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
         menu = self.menuBar().addMenu("&File")
-        for action in (self.open_action, self.open_folder_action, self.paste_action, self.rescan_action):
+        for action in (self.open_action, self.open_folder_action, self.paste_action, self.clear_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        for action in (self.stop_action, self.rescan_action):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(quit_action)
@@ -398,7 +416,7 @@ class MainWindow(QMainWindow):
 
     # ---- images ---------------------------------------------------------------------------------------------------
     def add_paths(self, paths: Sequence[str]) -> None:
-        """Replace the list with the images in ``paths`` (folders searched recursively, in a worker)."""
+        """Add the images in ``paths`` to the list (folders searched recursively, in a worker) and classify them."""
         if paths:
             first = Path(paths[0]).absolute()
             self.settings.last_folder = str(first if first.is_dir() else first.parent)

@@ -123,10 +123,10 @@ def test_first_result_does_not_wait_for_the_rest(
     held_back_timed_out: list[Path] = []
     decode = classify_module._decode
 
-    def gated_decode(path: Path, preprocess: Any) -> np.ndarray:
+    def gated_decode(path: Path, preprocess: Any, decoded: Any) -> tuple[np.ndarray, object]:
         if path != paths[0] and not first_result_out.wait(timeout=20):
             held_back_timed_out.append(path)
-        return decode(path, preprocess)
+        return decode(path, preprocess, decoded)
 
     monkeypatch.setattr(classify_module, "_decode", gated_decode)
     paths = [tmp_path / f"copy{i}.png" for i in range(30)]
@@ -198,3 +198,15 @@ def test_nan_for_one_image_leaves_its_batch_mates(tmp_path: Path) -> None:
     assert all(np.isfinite(results[0].prediction.probabilities))
     with pytest.raises(NonFiniteOutputError):
         classify_images(model, [Image.open(paths[1])])
+
+
+def test_decoded_hook_runs_on_each_decoded_image_and_its_result_travels_with_the_file(
+    tiny: LoadedModel, photos: Photos
+) -> None:
+    """What the window makes of each decoded image (its thumbnails) comes back as ``FileResult.extra``."""
+    files = [*photos.good, photos.missing]
+    results = list(classify_paths(tiny, files, top_k=1, decoded=lambda image: image.size))
+    assert [r.path for r in results] == files
+    for result, path in zip(results[:-1], photos.good, strict=True):
+        assert result.ok and result.extra == load_image(path, min_side=tiny.entry.preprocess.resize).size
+    assert not results[-1].ok and results[-1].extra is None  # never decoded

@@ -23,6 +23,7 @@ import desktop_app
 from desktop_app.core.runtime import LoadedModel, SessionCache
 from desktop_app.view import backend
 from desktop_app.view.batch import EMPTY_PAGE, LIST_PAGE, BatchController
+from desktop_app.view.batch_progress import BatchProgress
 from desktop_app.view.image_list import ImageList
 from desktop_app.view.result_panel import ResultPanel
 from desktop_app.view.timing import TimingController
@@ -49,13 +50,15 @@ def tiny_model(model_bank, models_dir: Path) -> LoadedModel:
 
 
 def _batch(qtbot, runner: TaskRunner, model: LoadedModel | None, messages: list[tuple[str, int]]):
-    image_list, result_panel, stack = ImageList(), ResultPanel(), QStackedWidget()
+    image_list, progress, result_panel, stack = ImageList(), BatchProgress(), ResultPanel(), QStackedWidget()
     stack.addWidget(QLabel("empty"))
     stack.addWidget(image_list)
     qtbot.addWidget(stack)
     qtbot.addWidget(result_panel)
+    qtbot.addWidget(progress)
     batch = BatchController(
         image_list,
+        progress,
         result_panel,
         stack,
         runner,
@@ -88,8 +91,10 @@ def test_batch_controller_without_a_model_says_so_and_an_empty_drop_goes_back(qt
     assert image_list.row_texts() == ["cat.png\nno model loaded"]
     assert stack.currentIndex() == LIST_PAGE
     batch.add_sources([])
-    assert stack.currentIndex() == EMPTY_PAGE
-    assert messages == [("No images found in the 0 dropped item(s)", 10000)]
+    assert stack.currentIndex() == LIST_PAGE  # a drop adds to the list: an empty one leaves it as it is
+    assert messages == [("No images found in the 0 item(s)", 10000)]
+    batch.clear()
+    assert stack.currentIndex() == EMPTY_PAGE and image_list.count() == 0
 
 
 def test_timing_controller_profiles_the_model_and_image_it_is_asked_for(qtbot, runner, tiny_model, tmp_path) -> None:

@@ -168,7 +168,7 @@ def test_paste_image_and_file_urls(make_window, model_bank, photos, qtbot) -> No
             window.paste_action.trigger()
     finally:
         QGuiApplication.clipboard().clear()  # no clipboard data may outlive the test (crash at exit)
-    assert window.image_list.row_texts()[0].startswith("coffee.png")
+    assert [row.splitlines()[0] for row in window.image_list.row_texts()] == ["<clipboard>", "coffee.png"]  # appended
 
 
 def test_drag_without_files_is_refused(make_window, model_bank) -> None:
