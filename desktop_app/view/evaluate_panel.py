@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -38,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.view.elided_label import ElidedLabel
-from desktop_app.view.heatmap import ConfusionHeatmap
+from desktop_app.view.heatmap import HeatmapView
 from desktop_app.view.text import PlainLabel, local_path, shown, tooltip
 from desktop_app.view.tradeoff_chart import TradeoffChart
 from workbench.imageio import IMAGE_EXTENSIONS
@@ -85,7 +84,8 @@ class EvaluatePanel(QWidget):
         self.table = self._make_table()
         self.tradeoff = TradeoffChart()
         self.tradeoff.pointClicked.connect(self.table.selectRow)
-        self.heatmap = ConfusionHeatmap()
+        self.heatmap_view = HeatmapView()
+        self.heatmap = self.heatmap_view.heatmap
         self.pairs = QListWidget()
         self.pairs.itemClicked.connect(lambda item: self.pairClicked.emit(self.pairs.row(item)))
         self.cell_title = PlainLabel("Click a cell of the matrix to list its images.")
@@ -119,9 +119,6 @@ class EvaluatePanel(QWidget):
         return rows
 
     def _results(self) -> QSplitter:
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.heatmap)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
@@ -130,7 +127,7 @@ class EvaluatePanel(QWidget):
         side_layout.addWidget(self.cell_title)
         side_layout.addWidget(self.cell_images, 2)
         below = QSplitter(Qt.Orientation.Horizontal)
-        below.addWidget(scroll)
+        below.addWidget(self.heatmap_view)
         below.addWidget(side)
         below.setStretchFactor(0, 3)
         below.setStretchFactor(1, 2)

@@ -11,12 +11,13 @@ Example::
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QDropEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from desktop_app.core.report import REPORT_FILES
@@ -224,3 +225,110 @@ def test_a_model_that_does_not_load_is_a_message_naming_it(window, data, qtbot) 
     assert blocker.args[0].startswith("A model did not load") and "b-bad.onnx" in blocker.args[0], blocker.args[0]
     assert panel.table.rowCount() == 0 and panel.message.text() == blocker.args[0]
     assert panel.evaluate_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+# ---- a 1000-class matrix: zoom, click, tooltips (the panel alone, fed a synthetic matrix) -----------------------
+CLASSES = 1000
+
+
+@pytest.fixture
+def big_panel(qtbot) -> EvaluatePanel:
+    rng = np.random.default_rng(0)
+    matrix = np.diag(rng.integers(20, 50, CLASSES)).astype(np.int64)
+    np.add.at(matrix, (rng.integers(0, CLASSES, 3000), rng.integers(0, CLASSES, 3000)), 1)
+    matrix = np.concatenate([matrix, np.zeros((CLASSES, 1), np.int64)], axis=1)
+    matrix[500, 480] = 5  # one known confusion
+    names = [f"class_{i:04d}" for i in range(CLASSES)]
+    panel = EvaluatePanel()
+    qtbot.addWidget(panel)
+    panel.resize(1000, 760)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.heatmap.set_matrix(matrix, names, [*names, "(other)"])
+    return panel
+
+
+def test_a_1000_class_matrix_fits_and_paints_fast(big_panel: EvaluatePanel) -> None:
+    view, heatmap = big_panel.heatmap_view, big_panel.heatmap
+    assert heatmap.cell_size() < 1  # Fit: the whole matrix in the view
+    viewport = view.area.viewport().size()
+    assert heatmap.width() <= viewport.width() and heatmap.height() <= viewport.height()
+    start = time.perf_counter()
+    for cell in (heatmap.cell_size(), 1.0, 4.0, 20.0, 64.0):
+        view._apply(cell)
+        assert not view.grab().isNull()  # what shows (a grab of the whole heatmap would paint it all)
+    assert time.perf_counter() - start < 2.0  # only the visible cells are painted
+    assert "px per cell" in view.zoom_label.text()
+
+
+def test_zoom_keeps_the_point_under_the_cursor_and_a_click_selects_that_cell(big_panel: EvaluatePanel, qtbot) -> None:
+    view, heatmap = big_panel.heatmap_view, big_panel.heatmap
+    viewport = view.area.viewport()
+    view._apply(0.5)  # below a pixel, a pixel holds several cells: click at 2 px per cell, then zoom in
+    view._apply(2.0)
+    target = heatmap.cell_rect(500, 480).center()  # the cell of the known confusion
+    view.area.ensureVisible(target.x(), target.y())
+    on_screen = heatmap.mapTo(viewport, target)
+    assert heatmap.cell_at(target) == (500, 480)
+    for _ in range(12):  # Ctrl+wheel steps, around the cursor
+        wheel = QWheelEvent(
+            QPointF(heatmap.mapFrom(viewport, on_screen)),
+            QPointF(heatmap.mapToGlobal(heatmap.mapFrom(viewport, on_screen))),
+            QPoint(0, 0),
+            QPoint(0, 120),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.ControlModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+        QApplication.sendEvent(heatmap, wheel)
+    assert heatmap.cell_size() > 20  # readable now, with the names
+    assert viewport.rect().contains(on_screen)
+    under = heatmap.cell_at(heatmap.mapFrom(viewport, on_screen))
+    assert under is not None and abs(under[0] - 500) <= 1 and abs(under[1] - 480) <= 1
+    clicked = []
+    for row, column in ((500, 480), (501, 481), (499, 479), (500, 481)):  # exactly the clicked cell
+        rect = heatmap.cell_rect(row, column)
+        if viewport.rect().contains(heatmap.mapTo(viewport, rect.center())):
+            qtbot.mouseClick(heatmap, Qt.MouseButton.LeftButton, pos=rect.center())
+            assert heatmap.selected() == (row, column)
+            clicked.append((row, column))
+    assert len(clicked) >= 3, clicked
+    tip = heatmap.cell_tooltip(500, 480)
+    assert tip.startswith("true: class_0500\npredicted: class_0480\ncount: 5"), tip
+
+
+def test_zoom_buttons_and_a_plain_wheel(big_panel: EvaluatePanel) -> None:
+    view, heatmap = big_panel.heatmap_view, big_panel.heatmap
+    fit = heatmap.cell_size()
+    view.zoom_in_button.click()
+    assert heatmap.cell_size() == pytest.approx(fit * 1.25)
+    view.zoom_out_button.click()
+    view.zoom_out_button.click()
+    assert heatmap.cell_size() == pytest.approx(fit)  # never below Fit
+    for _ in range(40):
+        view.zoom_in_button.click()
+    assert heatmap.cell_size() == 64  # at most
+    assert heatmap.cell_at(QPoint(2, 2)) is None  # the names painted over the cells are not cells
+    view.fit_button.click()
+    assert heatmap.cell_size() == pytest.approx(fit)
+    plain = QWheelEvent(
+        QPointF(50, 50),
+        QPointF(50, 50),
+        QPoint(0, 0),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(heatmap, plain)
+    assert heatmap.cell_size() == pytest.approx(fit)  # a plain wheel scrolls, it does not zoom
+
+
+def test_selecting_a_cell_at_a_high_zoom_scrolls_it_into_view(big_panel: EvaluatePanel) -> None:
+    view, heatmap = big_panel.heatmap_view, big_panel.heatmap
+    view._apply(40.0)
+    heatmap.select(900, 950)  # as the most-confused list does
+    centre = heatmap.mapTo(view.area.viewport(), heatmap.cell_rect(900, 950).center())
+    assert view.area.viewport().rect().contains(centre)
