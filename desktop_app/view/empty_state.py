@@ -1,4 +1,5 @@
-"""The placeholder shown before any image is dropped, and the "no model yet" instructions.
+"""The placeholder shown before any image is dropped (with the shortcuts to open, paste and evaluate), and the
+"no model yet" instructions.
 
 Example::
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QPushButton, QVBoxLayou
 from desktop_app.view.text import PlainLabel, rich, shown
 
 CREATE_COMMAND = "python -m exporter export --default"
+EVALUATE_HINT = "Measure accuracy on a folder of class folders: Model > Evaluate on Labelled Images… (Ctrl+E)"
 
 
 class EmptyState(QWidget):
@@ -28,6 +30,9 @@ class EmptyState(QWidget):
         self.hint.setStyleSheet("font-size: 20pt; font-weight: 600; color: palette(dark);")
         self.sub = PlainLabel("…or use File > Open (Ctrl+O), or paste an image (Ctrl+V)")
         self.sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.evaluate_hint = PlainLabel(EVALUATE_HINT)
+        self.evaluate_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.evaluate_hint.setWordWrap(True)
         self.no_model = QFrame()
         self.no_model.setObjectName("noModel")
         self.no_model.setFrameShape(QFrame.Shape.StyledPanel)
@@ -52,6 +57,7 @@ class EmptyState(QWidget):
         layout.addStretch(2)
         layout.addWidget(self.hint)
         layout.addWidget(self.sub)
+        layout.addWidget(self.evaluate_hint)
         layout.addSpacing(24)
         layout.addWidget(self.no_model, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(3)

@@ -67,6 +67,13 @@ def _evaluate_both(window: MainWindow, qtbot, data: Path) -> list[tuple[int, int
     return seen
 
 
+def test_the_empty_page_names_ctrl_e(window) -> None:
+    page = window.empty_state
+    assert "Ctrl+E" in page.evaluate_hint.text() and "Evaluate" in page.evaluate_hint.text()
+    assert "Ctrl+O" in page.sub.text()  # beside the existing hints
+    assert window.evaluate.action.shortcut().toString() == "Ctrl+E"  # the hint tells the truth
+
+
 def test_the_current_model_is_ticked_and_the_data_line_describes_the_folder(window, data, qtbot) -> None:
     panel = window.evaluate_panel
     assert panel.checked_keys() == [str(window.current_entry().path)]
