@@ -26,32 +26,17 @@ from PySide6.QtWidgets import QFileDialog
 
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.evaluate import Comparison, ModelEvaluation
-from desktop_app.core.labelled import LabelledSet, read_labelled
+from desktop_app.core.labelled import LabelledSet, read_labelled, read_mapping
 from desktop_app.core.runtime import SessionCache
-from desktop_app.view.evaluate_panel import NO_DATA, EvaluatePanel
-from desktop_app.view.evaluate_worker import DATA_ERROR, MODEL_ERROR, EvaluateWorker
-from desktop_app.view.qimage import THUMB_SIDE, shrunk, to_qimage
+from desktop_app.view.evaluate_panel import NO_DATA, TOP_K_COLUMN, EvaluatePanel
+from desktop_app.view.evaluate_worker import DATA_ERROR, MODEL_ERROR, EvaluateWorker, thumbnails
 from desktop_app.view.workers import Job, TaskRunner
-from workbench.imageio import ImageLoadError, load_image
+from workbench.imagefolder import SPLITS
 from workbench.names import display_path
 
 CELL_IMAGES_LISTED = 500
 CONFUSED_PAIRS = 15
 THUMBNAILS = 100  # the first images of a clicked cell get a thumbnail
-
-
-def thumbnails(job: Job, paths: Sequence[Path]) -> int:
-    """Report ``(index, QImage | None, tooltip)`` per path (None and the reason when it cannot be read)."""
-    for index, path in enumerate(paths):
-        if job.cancelled:
-            break
-        try:
-            image = to_qimage(shrunk(load_image(path), THUMB_SIDE))
-        except ImageLoadError as exc:
-            job.report((index, None, f"{display_path(path)}\ncannot be shown: {exc}"))
-        else:
-            job.report((index, image, display_path(path)))
-    return len(paths)
 
 
 def _percent(value: float | None) -> str:
@@ -62,8 +47,19 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
-def accuracy_row(evaluation: ModelEvaluation) -> tuple[str, ...]:
-    """The accuracy table's cells for one model (see :data:`~desktop_app.view.evaluate_panel.COLUMNS`)."""
+def top_k_accuracy(evaluation: ModelEvaluation, k: int) -> float | None:
+    """The share of the scored images whose true class is among the model's ``k`` best answers (from the true
+    class's rank in the whole output); None when the model has fewer than ``k`` labels or nothing was scored."""
+    known = evaluation.true >= 0
+    if k > len(evaluation.labels) or not known.any():
+        return None
+    ranks = evaluation.true_rank[known]
+    return float(((ranks >= 1) & (ranks <= k)).mean())
+
+
+def accuracy_row(evaluation: ModelEvaluation, k: int = 5) -> tuple[str, ...]:
+    """The accuracy table's cells for one model (see :data:`~desktop_app.view.evaluate_panel.COLUMNS`; the
+    Top-k column for ``k``)."""
     ips, latency = evaluation.images_per_second, evaluation.latency_ms
     return (
         evaluation.name,
@@ -71,7 +67,7 @@ def accuracy_row(evaluation: ModelEvaluation) -> tuple[str, ...]:
         f"{evaluation.metrics.images:,}",
         f"{len(evaluation.failures):,}",
         _percent(evaluation.metrics.top1),
-        _percent(evaluation.metrics.top5),
+        _percent(top_k_accuracy(evaluation, k)),
         "—" if ips is None else f"{ips:.1f}",
         "—" if latency is None else f"{latency:.2f}",
     )
@@ -121,6 +117,8 @@ class EvaluateController(QObject):
     evaluationCancelled = Signal()
     reportWritten = Signal(object)  # tuple[Path, ...]
     reportFailed = Signal(str)
+    mappingRead = Signal(object)  # dict[str, str]
+    mappingFailed = Signal(str)
 
     def __init__(
         self,
@@ -154,7 +152,13 @@ class EvaluateController(QObject):
         self._read_generation = 0
         self._thumbs: Job | None = None
         self._thumb_generation = 0
+        self._path = ""
+        self.mapping: dict[str, str] | None = None
         panel.chooseRequested.connect(self.choose_dialog)
+        panel.splitChosen.connect(lambda split: self.open_labelled(self._path, split=split or None))
+        panel.mappingRequested.connect(self.mapping_dialog)
+        panel.mappingCleared.connect(self.clear_mapping)
+        panel.topKChanged.connect(self._on_top_k)
         panel.folderDropped.connect(self.open_labelled)
         panel.evaluateRequested.connect(self.evaluate)
         panel.cancelRequested.connect(self.cancel)
@@ -184,10 +188,12 @@ class EvaluateController(QObject):
         if folder:
             self.open_labelled(folder)
 
-    def open_labelled(self, path: str) -> None:
-        """Read the labelled set at ``path`` (a job); earlier results are cleared."""
-        if self.running:
+    def open_labelled(self, path: str, *, split: str | None = None) -> None:
+        """Read the labelled set at ``path`` (its ``split`` folder; None: test, else val) in a job; earlier
+        results are cleared."""
+        if self.running or not path:
             return
+        self._path = path
         self._clear()
         self.labelled = None
         self.panel.set_data_text(f"Reading {display_path(path)}…")
@@ -196,7 +202,7 @@ class EvaluateController(QObject):
         self._read_generation += 1
         generation = self._read_generation
         self.runner.submit(
-            lambda job: read_labelled(path),
+            lambda job: read_labelled(path, split=split),
             on_result=lambda labelled: self._on_labelled(generation, labelled),
             on_error=lambda message: self._on_labelled_failed(generation, path, message),
             name="read labelled",
@@ -206,6 +212,7 @@ class EvaluateController(QObject):
         if generation != self._read_generation:
             return  # another folder was chosen meanwhile
         self.labelled = labelled
+        self.panel.set_splits(_split_folders(labelled.root) if labelled.layout == "imagefolder" else [], labelled.split)
         summary = data_summary(labelled)
         self.panel.set_data_text(summary, "\n".join((summary, *labelled.problems)))
         self._update_buttons()
@@ -216,6 +223,7 @@ class EvaluateController(QObject):
             return
         shown_path = display_path(path)
         text = message if shown_path in message else f"{shown_path}: {message}"
+        self.panel.set_splits(_split_folders(Path(path)), None)  # e.g. only train/: it can still be chosen
         self.panel.set_data_text(NO_DATA)
         self.panel.set_message(f"Cannot evaluate on this data: {text}")
         self._update_buttons()
@@ -238,7 +246,7 @@ class EvaluateController(QObject):
         self.panel.heatmap.clear(f"Evaluating {len(chosen)} model{'s' if len(chosen) > 1 else ''}…")
         self._generation += 1
         generation = self._generation
-        worker = EvaluateWorker(chosen, self.labelled, self.cache, self.provider())
+        worker = EvaluateWorker(chosen, self.labelled, self.cache, self.provider(), mapping=self.mapping)
         signals = worker.signals
         signals.progress.connect(lambda *args: self._on_progress(generation, *args))
         signals.finished.connect(lambda evaluations, comparison: self._on_finished(generation, evaluations, comparison))
@@ -285,7 +293,7 @@ class EvaluateController(QObject):
         self._update_buttons()
         self.panel.set_has_results(True)
         self.panel.set_message("\n".join(result_notes(evaluations, comparison)))
-        self.panel.show_rows([accuracy_row(e) for e in evaluations])
+        self.panel.show_rows([accuracy_row(e, self.panel.top_k.value()) for e in evaluations])
         self.panel.show_tradeoff(
             [e.name for e in evaluations], [e.latency_ms for e in evaluations], [e.metrics.top1 for e in evaluations]
         )
@@ -306,6 +314,45 @@ class EvaluateController(QObject):
         self.evaluations, self.comparison, self._shown = [], None, None
         self.panel.clear_results()
         self.panel.set_progress(0, 1, "")
+
+    def _on_top_k(self, k: int) -> None:
+        self.panel.set_column(TOP_K_COLUMN, [_percent(top_k_accuracy(e, k)) for e in self.evaluations])
+
+    # ---- mapping file -------------------------------------------------------------------------------------------
+    def mapping_dialog(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self.panel.window(),
+            "Choose a mapping file (CSV of class,label)",
+            self.start_folder(),
+            "Mapping files (*.csv *.tsv *.txt);;All files (*)",
+        )
+        if path:
+            self.load_mapping(path)
+
+    def load_mapping(self, path: str) -> None:
+        """Read the mapping file at ``path`` (a job); the next evaluation uses it."""
+        self.runner.submit(
+            lambda job: read_mapping(path),
+            on_result=lambda mapping: self._on_mapping(path, mapping),
+            on_error=lambda message: self._on_mapping_failed(path, message),
+            name="read mapping",
+        )
+
+    def _on_mapping(self, path: str, mapping: dict[str, str]) -> None:
+        self.mapping = mapping
+        lines = "\n".join(f"{name} → {label}" for name, label in list(mapping.items())[:40])
+        self.panel.set_mapping_text(f"mapping: {display_path(path)} ({len(mapping)} classes)", lines)
+        self.mappingRead.emit(mapping)
+
+    def _on_mapping_failed(self, path: str, message: str) -> None:
+        shown_path = display_path(path)
+        text = f"Cannot use this mapping file: {message if shown_path in message else f'{shown_path}: {message}'}"
+        self.panel.set_message(text)
+        self.mappingFailed.emit(text)
+
+    def clear_mapping(self) -> None:
+        self.mapping = None
+        self.panel.set_mapping_text("")
 
     # ---- results ------------------------------------------------------------------------------------------------
     def show_model(self, row: int) -> None:
@@ -434,6 +481,10 @@ class EvaluateController(QObject):
             self._worker = None
             self._generation += 1
         return self.pool.waitForDone(msecs)
+
+
+def _split_folders(root: Path) -> list[str]:
+    return [name for name in SPLITS if (root / name).is_dir()]
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -23,12 +23,14 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -43,6 +45,8 @@ from desktop_app.view.tradeoff_chart import TradeoffChart
 from workbench.imageio import IMAGE_EXTENSIONS
 
 COLUMNS = ("Model", "Ran on", "Images", "Failed", "Top-1", "Top-5", "Img/s", "Latency ms")
+TOP_K_COLUMN = 5  # its title follows the top-k spin box
+AUTO_SPLIT = "test, else val"  # the split choice that lets the reader choose
 KEY_ROLE = Qt.ItemDataRole.UserRole
 THUMB_ICON = 40  # side of the thumbnails of a cell's images
 MODELS_HEIGHT = 96  # the model list's height at most (it shrinks to fit a few models)
@@ -58,6 +62,10 @@ class EvaluatePanel(QWidget):
     cancelRequested = Signal()
     exportRequested = Signal()
     modelSelected = Signal(int)  # accuracy-table row
+    topKChanged = Signal(int)
+    splitChosen = Signal(str)  # a split folder's name, or "" for the reader's choice
+    mappingRequested = Signal()
+    mappingCleared = Signal()
     pairClicked = Signal(int)  # row of the most-confused list
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -66,6 +74,21 @@ class EvaluatePanel(QWidget):
         self.choose_button = QPushButton("Choose labelled folder…")
         self.choose_button.clicked.connect(self.chooseRequested)
         self.data_label = ElidedLabel(NO_DATA)  # a long path must not widen the window
+        self.split = QComboBox()
+        self.split.setToolTip("Which split folder (train/, val/, test/) to evaluate on")
+        self.split.currentIndexChanged.connect(self._on_split)
+        self.split_label = PlainLabel("Split:")
+        self.mapping_button = QPushButton("Mapping file…")
+        self.mapping_button.setToolTip("A CSV of class,label: which model label each class folder is")
+        self.mapping_button.clicked.connect(self.mappingRequested)
+        self.mapping_label = ElidedLabel("no mapping file: classes matched by name or WordNet id")
+        self.clear_mapping_button = QPushButton("No mapping")
+        self.clear_mapping_button.clicked.connect(self.mappingCleared)
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, 10)
+        self.top_k.setValue(5)
+        self.top_k.setToolTip("k of the Top-k column: the true class among the model's k best answers")
+        self.top_k.valueChanged.connect(self._on_top_k)
         self.models = QListWidget()
         self.models.setMaximumHeight(MODELS_HEIGHT)
         self.models.setToolTip("The models to evaluate (the usable models of the models folder)")
@@ -113,9 +136,19 @@ class EvaluatePanel(QWidget):
         models_row = QHBoxLayout()
         models_row.addWidget(self.models, 1)
         models_row.addLayout(buttons)
+        options = QHBoxLayout()
+        for widget in (self.split_label, self.split, self.mapping_button):
+            options.addWidget(widget)
+        options.addWidget(self.mapping_label, 1)
+        options.addWidget(self.clear_mapping_button)
+        options.addWidget(PlainLabel("Top-k:"))
+        options.addWidget(self.top_k)
         rows = QVBoxLayout()
         rows.addLayout(data_row)
+        rows.addLayout(options)
         rows.addLayout(models_row)
+        self.set_splits([], None)
+        self.set_mapping_text("")
         return rows
 
     def _results(self) -> QSplitter:
@@ -195,6 +228,8 @@ class EvaluatePanel(QWidget):
         self.evaluate_button.setEnabled(not running and can_start)
         self.cancel_button.setEnabled(running)
         self.choose_button.setEnabled(not running)
+        for widget in (self.split, self.mapping_button, self.clear_mapping_button):
+            widget.setEnabled(not running)
         self.models.setEnabled(not running)
         self.progress.setVisible(running)
         if running:
@@ -212,6 +247,43 @@ class EvaluatePanel(QWidget):
 
     def set_has_results(self, has: bool) -> None:
         self.export_button.setEnabled(has)
+
+    def set_splits(self, splits: Sequence[str], current: str | None) -> None:
+        """Offer ``splits`` (the split folders found; none: the choice is hidden), ``current`` chosen."""
+        self.split.blockSignals(True)
+        self.split.clear()
+        self.split.addItem(AUTO_SPLIT, "")
+        for name in splits:
+            self.split.addItem(name, name)
+        index = self.split.findData(current) if current else 0
+        self.split.setCurrentIndex(max(0, index))
+        self.split.blockSignals(False)
+        self.split.setVisible(bool(splits))
+        self.split_label.setVisible(bool(splits))
+
+    def _on_split(self, index: int) -> None:
+        if index >= 0:
+            self.splitChosen.emit(str(self.split.itemData(index)))
+
+    def set_mapping_text(self, text: str, tip: str = "") -> None:
+        """Say which mapping file is used ("": none)."""
+        self.mapping_label.setText(text or "no mapping file: classes matched by name or WordNet id")
+        self.mapping_label.setToolTip(tip)
+        self.clear_mapping_button.setVisible(bool(text))
+
+    def _on_top_k(self, k: int) -> None:
+        header = self.table.horizontalHeaderItem(TOP_K_COLUMN)
+        if header is not None:
+            header.setText(f"Top-{k}")
+        self.topKChanged.emit(k)
+
+    def set_column(self, column: int, texts: Sequence[str]) -> None:
+        """Replace one column's cells (the selection stays)."""
+        for row, text in enumerate(texts[: self.table.rowCount()]):
+            item = self.table.item(row, column)
+            if item is not None:
+                item.setText(shown(text))
+                item.setToolTip(tooltip(text))
 
     # ---- results ------------------------------------------------------------------------------------------------
     def show_rows(self, rows: Sequence[Sequence[str]]) -> None:

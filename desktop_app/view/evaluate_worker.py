@@ -6,6 +6,8 @@ at most every :data:`PROGRESS_INTERVAL_S`, and always for an image that ends a m
 that reads a flag :meth:`EvaluateWorker.stop` sets, so Cancel stops after the current image. The outcome is
 exactly one of the signals ``finished`` (evaluations and their comparison), ``failed`` (a kind and a
 one-line message) or ``cancelled``, emitted from the worker thread and delivered queued to the GUI thread.
+A class mapping (data-set class -> model label, from a mapping file) is passed on to ``evaluate_model``.
+:func:`thumbnails` is the job that loads the thumbnails of a clicked cell's images.
 
 Example::
 
@@ -24,6 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
@@ -32,7 +35,10 @@ from desktop_app.core.evaluate import EvaluationCancelled, ModelEvaluation, comp
 from desktop_app.core.labelled import LabelledDataError, LabelledSet
 from desktop_app.core.providers import ModelLoadError
 from desktop_app.core.runtime import SessionCache
-from desktop_app.view.workers import describe_error, is_ours
+from desktop_app.view.qimage import THUMB_SIDE, shrunk, to_qimage
+from desktop_app.view.workers import Job, describe_error, is_ours
+from workbench.imageio import ImageLoadError, load_image
+from workbench.names import display_path
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.05
@@ -56,7 +62,13 @@ class EvaluateWorker(QRunnable):
     """Evaluate ``entries`` on ``labelled``, one after the other; see the module docstring."""
 
     def __init__(
-        self, entries: Sequence[ModelEntry], labelled: LabelledSet, cache: SessionCache, provider: str
+        self,
+        entries: Sequence[ModelEntry],
+        labelled: LabelledSet,
+        cache: SessionCache,
+        provider: str,
+        *,
+        mapping: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.setAutoDelete(False)  # the controller keeps it until its signals are delivered
@@ -64,6 +76,7 @@ class EvaluateWorker(QRunnable):
         self.labelled = labelled
         self.cache = cache
         self.provider = provider
+        self.mapping = dict(mapping) if mapping is not None else None
         self.signals = EvaluateSignals()
         self._stop = threading.Event()
         self._last_progress = -PROGRESS_INTERVAL_S
@@ -104,6 +117,7 @@ class EvaluateWorker(QRunnable):
         return evaluate_model(
             model,
             self.labelled,
+            mapping=self.mapping,
             progress=lambda done, total: self._progress(done, total, index, count),
             should_stop=self._stop.is_set,
         )
@@ -113,3 +127,17 @@ class EvaluateWorker(QRunnable):
         if done == total or now - self._last_progress >= PROGRESS_INTERVAL_S:
             self._last_progress = now
             self.signals.progress.emit(done, total, index, count)
+
+
+def thumbnails(job: Job, paths: Sequence[Path]) -> int:
+    """Report ``(index, QImage | None, tooltip)`` per path (None and the reason when it cannot be read)."""
+    for index, path in enumerate(paths):
+        if job.cancelled:
+            break
+        try:
+            image = to_qimage(shrunk(load_image(path), THUMB_SIDE))
+        except ImageLoadError as exc:
+            job.report((index, None, f"{display_path(path)}\ncannot be shown: {exc}"))
+        else:
+            job.report((index, image, display_path(path)))
+    return len(paths)

@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFontMetrics,
@@ -38,7 +38,6 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPalette,
-    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSizePolicy, QToolButton, QToolTip, QVBoxLayout, QWidget
@@ -377,6 +376,7 @@ class HeatmapView(QWidget):
         self.heatmap.zoomRequested.connect(self.zoom_by)
         self.heatmap.matrixChanged.connect(self._on_matrix)
         self.heatmap.cellClicked.connect(self._show_cell)
+        self.area.viewport().installEventFilter(self)
         for scroll_bar in (self.area.horizontalScrollBar(), self.area.verticalScrollBar()):
             scroll_bar.valueChanged.connect(self.heatmap.update)  # the names follow the scrolled view
         self._update_controls()
@@ -429,7 +429,7 @@ class HeatmapView(QWidget):
     def _apply(self, cell: float) -> None:
         self.heatmap.set_cell_size(cell)
         hint, viewport = self.heatmap.sizeHint(), self.area.viewport().size()
-        self.heatmap.resize(hint.expandedTo(viewport) if not self.heatmap.labels()[0] else hint)
+        self.heatmap.resize(viewport if not self.heatmap.labels()[0] else hint)  # empty: just the message
         self._update_controls()
 
     def _update_controls(self) -> None:
@@ -453,9 +453,8 @@ class HeatmapView(QWidget):
         centre = self.heatmap.cell_rect(row, column).center()
         self.area.ensureVisible(centre.x(), centre.y(), 60, 60)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt override
-        super().resizeEvent(event)
-        if self._fitting:
-            self._apply(self.fit_cell())
-        else:
-            self._apply(self.heatmap.cell_size())
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        """The viewport's resizes (its size is known only then): refit, or resize an empty heatmap."""
+        if watched is self.area.viewport() and event.type() == QEvent.Type.Resize:
+            self._apply(self.fit_cell() if self._fitting else self.heatmap.cell_size())
+        return super().eventFilter(watched, event)

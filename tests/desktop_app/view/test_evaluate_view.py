@@ -339,3 +339,76 @@ def test_selecting_a_cell_at_a_high_zoom_scrolls_it_into_view(big_panel: Evaluat
     heatmap.select(900, 950)  # as the most-confused list does
     centre = heatmap.mapTo(view.area.viewport(), heatmap.cell_rect(900, 950).center())
     assert view.area.viewport().rect().contains(centre)
+
+
+# ---- options: top-k, split folders, a mapping file ---------------------------------------------------------------
+def test_the_top_k_spin_box_sets_the_top_k_column(window, data, qtbot) -> None:
+    _evaluate_both(window, qtbot, data)
+    panel = window.evaluate_panel
+    assert panel.top_k.value() == 5 and [r[5] for r in panel.table_rows()] == ["—", "—"]  # 3 labels: no top-5
+    panel.table.selectRow(1)
+    panel.top_k.setValue(3)
+    assert [r[5] for r in panel.table_rows()] == ["100.00%", "100.00%"]  # all 3 labels: always in the top 3
+    assert panel.table.horizontalHeaderItem(5).text() == "Top-3"
+    panel.top_k.setValue(1)
+    assert [r[5] for r in panel.table_rows()] == [r[4] for r in panel.table_rows()]  # top-1 twice
+    assert panel.selected_row() == 1  # the selection stays
+    assert (panel.top_k.minimum(), panel.top_k.maximum()) == (1, 10)
+
+
+def test_a_folder_with_split_folders_offers_the_split(window, tmp_path: Path, qtbot) -> None:
+    root = tmp_path / "splits"
+    image_folder(root / "train", {"red": {"red": 2}, "green": {"green": 2}})
+    image_folder(root / "test", {"red": {"red": 1}, "blue": {"blue": 1}})
+    panel = window.evaluate_panel
+    assert not panel.split.isVisibleTo(panel)  # hidden until a folder with splits is read
+    _open(window, qtbot, root)
+    assert panel.split.isVisibleTo(panel)
+    assert [panel.split.itemText(i) for i in range(panel.split.count())] == ["test, else val", "train", "test"]
+    assert window.evaluate.labelled is not None and window.evaluate.labelled.split == "test"
+    with qtbot.waitSignal(window.evaluate.labelledRead, timeout=10000) as blocker:
+        panel.split.setCurrentIndex(1)
+    assert blocker.args[0].split == "train" and len(blocker.args[0].items) == 4
+    assert "split train" in panel.data_label.text() and panel.split.currentText() == "train"
+
+
+def test_a_train_only_folder_can_still_be_read_by_choosing_train(window, tmp_path: Path, qtbot) -> None:
+    root = tmp_path / "train only"
+    image_folder(root / "train", {"red": {"red": 2}})
+    with qtbot.waitSignal(window.evaluate.labelledFailed, timeout=10000) as blocker:
+        window.evaluate.open_labelled(str(root))
+    assert "train" in blocker.args[0]
+    panel = window.evaluate_panel
+    assert panel.split.isVisibleTo(panel)
+    with qtbot.waitSignal(window.evaluate.labelledRead, timeout=10000):
+        panel.split.setCurrentIndex(panel.split.findText("train"))
+    assert panel.evaluate_button.isEnabled()
+
+
+def test_a_mapping_file_matches_class_folders_to_labels(window, tmp_path: Path, qtbot, monkeypatch) -> None:
+    root = image_folder(tmp_path / "french", {"rouge": {"red": 2}, "vert": {"green": 2}, "bleu": {"blue": 1}})
+    mapping = tmp_path / "mapping.csv"
+    mapping.write_text("class,label\nrouge,red\nvert,green\nbleu,blue\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(mapping), ""))
+    panel = window.evaluate_panel
+    assert not panel.clear_mapping_button.isVisibleTo(panel)
+    with qtbot.waitSignal(window.evaluate.mappingRead, timeout=10000):
+        panel.mapping_button.click()
+    assert "mapping.csv" in panel.mapping_label.text() and "3 classes" in panel.mapping_label.text()
+    assert panel.clear_mapping_button.isVisibleTo(panel)
+    _open(window, qtbot, root)
+    panel.set_checked([str(window.models_dir / "a-good.onnx")])
+    with qtbot.waitSignal(window.evaluate.evaluated, timeout=30000):
+        panel.evaluate_button.click()
+    assert [r[4] for r in panel.table_rows()] == ["100.00%"]  # every class matched through the file
+    panel.clear_mapping_button.click()
+    assert window.evaluate.mapping is None and "no mapping file" in panel.mapping_label.text()
+
+
+def test_a_bad_mapping_file_is_a_message_naming_it(window, tmp_path: Path, qtbot) -> None:
+    bad = tmp_path / "bad mapping.csv"
+    bad.write_text("rouge,red,extra\n")
+    with qtbot.waitSignal(window.evaluate.mappingFailed, timeout=10000) as blocker:
+        window.evaluate.load_mapping(str(bad))
+    assert str(bad) in blocker.args[0] and "class,label" in blocker.args[0]
+    assert window.evaluate.mapping is None and blocker.args[0] in window.evaluate_panel.message.text()
