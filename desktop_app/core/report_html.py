@@ -3,7 +3,8 @@
 :func:`render_html` turns the dict :func:`desktop_app.core.report.build_report` returns into a page that
 needs nothing else: CSS inline, charts as inline SVG (:mod:`desktop_app.core.report_svg`), thumbnails as
 ``data:image/jpeg;base64`` URIs, no script and no link to anything outside the page. It shows the data set
-and the machine, an accuracy table with a bar chart of top-1 per model, then per model its confusion matrix
+and the machine, an accuracy table with a bar chart of top-1 per model and an accuracy-vs-latency chart
+(the Pareto front marked), then per model its confusion matrix
 (a heatmap), most confused pairs, per-class scores, unknown classes, failed images and worst mistakes (with
 their top-5), and the comparison of the models. Every text from the report (labels and names come from
 model files and folder names) is HTML-escaped; a missing number is shown as a dash; an image that cannot

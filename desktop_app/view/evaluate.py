@@ -3,10 +3,11 @@
 The controller is given the panel, the window's job runner and session cache, and callables for the
 provider choice, the status bar, bringing the tab forward and the folder dialogs start in; it never sees
 the window. It owns the "Evaluate on Labelled Images…" action (Model menu, toolbar, Ctrl+E). Reading the
-labelled folder and writing the report are :class:`~desktop_app.view.workers.TaskRunner` jobs; the
-evaluation is an :class:`~desktop_app.view.evaluate_worker.EvaluateWorker` on a one-thread pool of its own
-(so classifying dropped photos goes on meanwhile). Every run has a generation: Cancel bumps it, so what a
-stopped worker still sends is dropped and nothing of a cancelled run is ever shown.
+labelled folder (again when another split is chosen), reading a mapping file and writing the report are
+:class:`~desktop_app.view.workers.TaskRunner` jobs; the evaluation is an
+:class:`~desktop_app.view.evaluate_worker.EvaluateWorker` on a one-thread pool of its own (so classifying
+dropped photos goes on meanwhile). Every run has a generation: Cancel bumps it, so what a stopped worker
+still sends is dropped and nothing of a cancelled run is ever shown.
 
 Example::
 

@@ -1,11 +1,13 @@
 """The "Evaluate" tab: a labelled folder, the models to run on it, progress, and the results.
 
 The panel only displays what :class:`~desktop_app.view.evaluate.EvaluateController` gives it and turns
-clicks and drops into signals: choose or drop a labelled folder (or CSV file), tick models, Evaluate /
-Cancel, an accuracy table (one row per model) beside an accuracy-vs-latency chart (clicking a point
-selects its row), the confusion-matrix heatmap of the model selected in the
-table, the most-confused pairs beside it, and the images of a clicked cell below them. Names come from
-files and models: every label is plain text, table cells go through :func:`~desktop_app.view.text.shown`.
+clicks and drops into signals: choose or drop a labelled folder (or CSV file), its split (shown only when
+it has train/ val/ test/), a mapping file, the k of the Top-k column, tick models, Evaluate / Cancel, an
+accuracy table (one row per model) beside an accuracy-vs-latency chart (clicking a point selects its row),
+the zoomable confusion-matrix heatmap (:class:`~desktop_app.view.heatmap.HeatmapView`) of the model
+selected in the table, the most-confused pairs beside it, and the images of a clicked cell below them.
+Names come from files and models: every label is plain text, table cells go through
+:func:`~desktop_app.view.text.shown`.
 
 Example::
 
