@@ -154,7 +154,7 @@ def classify_paths(
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int = DEFAULT_WORKERS,
     keep_scores: bool = False,
-    decoded: Callable[[Image.Image], object] | None = None,
+    decoded: Callable[[Path, Image.Image], object] | None = None,
 ) -> Generator[FileResult, None, None]:
     """Decode, preprocess and classify files; yield one :class:`FileResult` per file, in order.
 
@@ -162,7 +162,7 @@ def classify_paths(
     file is not decoded yet (or the batch is full), so the first result never waits for the rest.
     ``keep_scores`` also hands over each image's whole softmax row (``FileResult.scores``), for
     callers that need more than the top-k (evaluation: the rank of the true class). ``decoded`` is
-    called in the decoding thread with each decoded image; what it returns is ``FileResult.extra``
+    called in the decoding thread with each file and its decoded image; what it returns is ``FileResult.extra``
     (the window's thumbnails), also for an image whose inference then fails.
     """
     if top_k < 1:
@@ -242,9 +242,9 @@ def _run_ready(
     ]
 
 
-def _decode(path: Path, preprocess: Preprocess, decoded: Callable[[Image.Image], object] | None) -> _Decoded:
+def _decode(path: Path, preprocess: Preprocess, decoded: Callable[[Path, Image.Image], object] | None) -> _Decoded:
     image = load_image(path, min_side=preprocess.resize)
-    return preprocess_image(image, preprocess), (decoded(image) if decoded is not None else None)
+    return preprocess_image(image, preprocess), (decoded(path, image) if decoded is not None else None)
 
 
 def _preprocess_of(model: LoadedModel) -> Preprocess:

@@ -104,14 +104,19 @@ def classify_source(model: LoadedModel, key: int, source: str | bytes) -> Classi
 
 
 def classify_sources(
-    model: LoadedModel, work: Sequence[tuple[int, str | bytes]], cancelled: Callable[[], bool]
+    model: LoadedModel,
+    work: Sequence[tuple[int, str | bytes]],
+    cancelled: Callable[[], bool],
+    *,
+    preview_key: int | None = None,
 ) -> Iterator[ClassifiedImage]:
     """Classify ``(key, source)`` pairs; one :class:`ClassifiedImage` each, the first as soon as it is ready.
 
     Files go through :func:`~desktop_app.core.classify.classify_paths`, the headless command's pipeline
-    (decoding in threads ahead of the model, batches), which also makes each image's thumbnail and
-    preview in its decoding thread; pasted bytes are classified one by one. Stops early once
-    ``cancelled()`` is true.
+    (decoding in threads ahead of the model, batches), which also makes each image's thumbnail in its
+    decoding thread, and the display-size preview of row ``preview_key`` (the one on show); the other
+    previews are decoded when their row is selected, so a folder costs what ``evaluate`` costs plus
+    thumbnails. Pasted bytes are classified one by one. Stops early once ``cancelled()`` is true.
     """
     if model.entry.preprocess is None:
         for key, _ in work:
@@ -121,7 +126,10 @@ def classify_sources(
     for key, source in work:
         if isinstance(source, bytes) and not cancelled():
             yield classify_source(model, key, source)
-    results = classify_paths(model, [source for _, source in files], TOP_K, decoded=_thumbnails)
+    shown = next((Path(source) for key, source in files if key == preview_key), None)
+    results = classify_paths(
+        model, [source for _, source in files], TOP_K, decoded=lambda path, image: _thumbnails(image, path == shown)
+    )
     try:
         for (key, _), result in zip(files, results, strict=True):
             if cancelled():
@@ -131,8 +139,10 @@ def classify_sources(
         results.close()  # stops the decoding threads when cancelled
 
 
-def _thumbnails(image: Image.Image) -> tuple[QImage, QImage]:
-    """The list icon and the preview of a decoded image (the icon made from the preview: cheaper)."""
+def _thumbnails(image: Image.Image, with_preview: bool) -> tuple[QImage, QImage | None]:
+    """The list icon of a decoded image, and its preview when ``with_preview``."""
+    if not with_preview:
+        return to_qimage(shrunk(image, THUMB_SIDE)), None
     small = shrunk(image, PREVIEW_SIDE)
     return to_qimage(shrunk(small, THUMB_SIDE)), to_qimage(small)
 

@@ -197,6 +197,7 @@ class BatchController(QObject):
             return
         generation = self._generation
         work = [(r.key, r.source) for r in todo]
+        shown = self.image_list.current_key()
         for key, _ in work:
             self.image_list.set_pending(key)
         self._remaining = {key for key, _ in work}
@@ -208,7 +209,7 @@ class BatchController(QObject):
 
         def run(job: Job) -> int:
             count = 0
-            for result in backend.classify_sources(model, work, lambda: job.cancelled):
+            for result in backend.classify_sources(model, work, lambda: job.cancelled, preview_key=shown):
                 job.report(result)
                 count += 1
             return count

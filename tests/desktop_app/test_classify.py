@@ -205,8 +205,8 @@ def test_decoded_hook_runs_on_each_decoded_image_and_its_result_travels_with_the
 ) -> None:
     """What the window makes of each decoded image (its thumbnails) comes back as ``FileResult.extra``."""
     files = [*photos.good, photos.missing]
-    results = list(classify_paths(tiny, files, top_k=1, decoded=lambda image: image.size))
+    results = list(classify_paths(tiny, files, top_k=1, decoded=lambda path, image: (path, image.size)))
     assert [r.path for r in results] == files
     for result, path in zip(results[:-1], photos.good, strict=True):
-        assert result.ok and result.extra == load_image(path, min_side=tiny.entry.preprocess.resize).size
+        assert result.ok and result.extra == (path, load_image(path, min_side=tiny.entry.preprocess.resize).size)
     assert not results[-1].ok and results[-1].extra is None  # never decoded

@@ -240,11 +240,13 @@ def test_previews_beyond_the_cache_are_decoded_again(
     with qtbot.waitSignal(window.batchFinished, timeout=15000):
         drop_paths(window, [folder])
     records = list(window.image_list.records.values())
-    assert sum(r.preview is not None for r in records) == 2
-    assert records[0].preview is not None  # the selected row keeps its preview
-    evicted = next(r for r in records if r.preview is None)
-    window.image_list.setCurrentRow(records.index(evicted))
-    qtbot.waitUntil(lambda: evicted.preview is not None, timeout=10000)
+    assert [r.preview is not None for r in records] == [True, False, False, False, False]  # only the one on show
+    for row in (3, 4):  # selecting a row decodes its preview; the cache keeps two, and always the current one
+        window.image_list.setCurrentRow(row)
+        qtbot.waitUntil(lambda row=row: records[row].preview is not None, timeout=10000)
+    assert records[0].preview is None  # evicted
+    window.image_list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: records[0].preview is not None, timeout=10000)
     assert not window.result_panel.preview.pixmap().isNull()
 
 
@@ -305,9 +307,9 @@ def test_images_dropped_during_a_model_switch_are_kept(make_window, model_bank, 
 
 def test_results_of_a_cancelled_pass_are_not_shown(make_window, model_bank, photos, tmp_path: Path, qtbot) -> None:
     window = make_window(model_bank["slow"], model_bank["tiny"])
-    folder = tmp_path / "three"
+    folder = tmp_path / "many"
     folder.mkdir()
-    for i in range(3):
+    for i in range(40):  # batches of 8 on the slow model: the pass is still running at the switch
         (folder / f"c{i}.png").write_bytes(photos["chelsea"].read_bytes())
     finished: list[str] = []
     window.batchFinished.connect(lambda: finished.append(window.loaded.model.entry.path.name))
