@@ -64,28 +64,35 @@ class Accuracy:
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="benchmark PyTorch vs ONNX Runtime fp32/int8 (and OpenVINO) in one run")
-    bench.add_argument("--model", required=True, metavar="NAME", help="architecture, e.g. resnet50")
+    from exporter.cliutil import WEIGHTS_HELP, DefaultsFormatter, ModelName, add_verbosity
+
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark PyTorch vs ONNX Runtime fp32/int8 (and OpenVINO) in one run",
+        formatter_class=DefaultsFormatter,
+    )
+    bench.add_argument("--model", required=True, metavar="NAME", action=ModelName, help="architecture, e.g. resnet50")
     bench.add_argument(
         "--weights",
-        default="auto",
+        default="imagenet",
         metavar="SOURCE",
-        help="imagenet, random, a .pth path, or auto (default: "
-        "imagenet when available offline, else random; speed does not depend on the weights)",
+        help=WEIGHTS_HELP + "; or auto: imagenet when available offline, else random (speed does not depend on "
+        "the weights; the accuracy columns compare against PyTorch with the same weights)",
     )
     bench.add_argument("--image-size", type=int, metavar="PX", help="input size (default: the native one)")
-    bench.add_argument("--runs", type=int, default=30, help="timed runs per variant and batch size (default 30)")
-    bench.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
-    bench.add_argument("--batches", default="1,8", help="comma-separated batch sizes (default 1,8)")
+    bench.add_argument("--runs", type=int, default=30, help="timed runs per variant and batch size")
+    bench.add_argument("--warmup", type=int, default=3, help="untimed runs first")
+    bench.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
     bench.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every runtime")
     bench.add_argument("--dir", metavar="DIR", help="where the ONNX files are kept (default: the models dir)")
-    bench.add_argument("--json", metavar="PATH", help="write the JSON record here (default bench-MODEL.json)")
+    bench.add_argument("--json", metavar="PATH", help="write the JSON record here (default: bench-MODEL.json)")
     bench.add_argument("--no-openvino", action="store_true", help="skip OpenVINO even when it is installed")
     bench.add_argument(
         "--no-bf16",
         action="store_true",
         help="skip the bf16 variants (PyTorch autocast, OpenVINO bf16) run when the CPU has native bfloat16",
     )
+    add_verbosity(bench, "only warnings and errors; no progress bars")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -133,22 +140,27 @@ def time_variants(
     load affects them alike; a pause before each block lets the previous runtime's worker threads
     stop spinning (they would otherwise steal the cores from the next one).
     """
+    from exporter.progress import Steps
+
     samples: dict[tuple[str, int], list[float]] = {}
     rounds = max(1, min(ROUNDS, runs))
     per_block = -(-runs // rounds)
-    for batch, x in inputs.items():
-        for run in runners.values():
-            for _ in range(warmup):
-                run(x)
-        for _ in range(rounds):
-            for name, run in runners.items():
-                time.sleep(PAUSE_S)
-                run(x)  # untimed: wakes this runtime's threads
-                times = samples.setdefault((name, batch), [])
-                for _ in range(min(per_block, runs - len(times))):
-                    start = time.perf_counter()
+    blocks = len(inputs) * rounds * len(runners)
+    with Steps("bench: timing", blocks, every=len(runners), unit="block") as steps:
+        for batch, x in inputs.items():
+            for run in runners.values():
+                for _ in range(warmup):
                     run(x)
-                    times.append(time.perf_counter() - start)
+            for round_ in range(rounds):
+                for name, run in runners.items():
+                    time.sleep(PAUSE_S)
+                    run(x)  # untimed: wakes this runtime's threads
+                    times = samples.setdefault((name, batch), [])
+                    for _ in range(min(per_block, runs - len(times))):
+                        start = time.perf_counter()
+                        run(x)
+                        times.append(time.perf_counter() - start)
+                    steps.step(f"batch {batch}, round {round_ + 1}/{rounds}, {name}")
     return samples
 
 
@@ -285,7 +297,7 @@ def run_bench(
     reference = _logits(runners[BASELINE], photos)
     noisy = _logits(runners[BASELINE], grey_level_noise(photos, preprocess))
     stable = noisy.argmax(1) == reference.argmax(1)
-    accuracy = [compare(reference, _logits(run, photos), variant, stable) for variant, run in runners.items()]
+    accuracy = _accuracy(runners, photos, reference, stable)
     env_before = environment(threads)
     inputs = {b: np.ascontiguousarray(np.resize(photos, (b, *photos.shape[1:]))) for b in batches}
     samples = time_variants(runners, inputs, runs, warmup)
@@ -310,6 +322,20 @@ def run_bench(
         "accuracy": as_dicts(accuracy),
         "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
+
+
+def _accuracy(
+    runners: dict[str, Runner], photos: np.ndarray, reference: np.ndarray, stable: np.ndarray
+) -> list[Accuracy]:
+    """Each variant's agreement with PyTorch fp32 on the photos, with a progress step per variant."""
+    from exporter.progress import Steps
+
+    found = []
+    with Steps("bench: accuracy", len(runners), unit="variant") as steps:
+        for variant, run in runners.items():
+            found.append(compare(reference, _logits(run, photos), variant, stable))
+            steps.step(variant)
+    return found
 
 
 def _session_options(threads: int, bf16: bool) -> dict[str, str]:
@@ -339,6 +365,7 @@ def _files_and_model(
     """The fp32 and int8 files (exported when missing), the PyTorch model and the preprocessing."""
     import models
     from exporter.api import export_model, output_name
+    from exporter.cliutil import log
     from exporter.weights import resolve_weights
     from workbench.paths import models_dir
 
@@ -348,7 +375,7 @@ def _files_and_model(
     for precision in ("fp32", "int8"):
         target = models_dir(folder) / output_name(name, resolved.label_set, resolved.tag, precision, size)
         if not target.exists():
-            print(f"exporting {target.name} ...", flush=True)
+            log().info(f"bench: exporting {target.name} ...")
             export_model(name, weights, folder, image_size=image_size, progress=False, precision=precision)
         files[precision] = target
     try:
@@ -385,6 +412,7 @@ def ort_runner(path: Path, threads: int) -> Runner:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: ORT's own coloured warnings stay out of the report
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 

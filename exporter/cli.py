@@ -1,7 +1,8 @@
 """Command line of the exporter: ``list`` the architectures and ``export`` verified ONNX files.
 
 A thin argparse layer over :mod:`exporter.api`; user errors print one line and exit with 2,
-a failed verification exits with 1, and neither leaves a file behind.
+a failed verification exits with 1, and neither leaves a file behind. An unknown ``--model`` is the
+first complaint, with the closest registered name (:class:`exporter.cliutil.ModelName`).
 
 Example::
 
@@ -10,6 +11,7 @@ Example::
     python -m exporter export --model resnet50 --weights imagenet --out ./models
     python -m exporter export --default --precision int8
     python -m exporter bench --model resnet50
+    cnn-export --version
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ from collections.abc import Sequence
 import models
 from exporter.api import DEFAULT_MODEL, describe, export_model, inside, output_name
 from exporter.bench import add_bench_parser, cmd_bench
+from exporter.cliutil import (
+    WEIGHTS_HELP,
+    DefaultsFormatter,
+    ModelName,
+    add_verbosity,
+    exporter_version,
+    prog_name,
+    setup_logging,
+)
 from exporter.errors import ExporterError
 from exporter.hub import cached_checkpoint
 from exporter.interrupt import DeferredInterrupt
@@ -31,31 +42,29 @@ from workbench.contract import PRECISIONS
 from workbench.paths import ENV_VAR, dir_problem, models_dir
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The exporter's parser; ``prog`` defaults to how it was started (``cnn-export`` or ``python -m exporter``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m exporter",
+        prog=prog or prog_name(),
         description="Export classic CNNs to verified, self-describing ONNX files.",
-        epilog=f"Models go to the models directory: --out/--models-dir, else ${ENV_VAR}, else {models_dir()}.",
+        epilog=f"Models go to the models directory: --out/--models-dir, else ${ENV_VAR}, else {models_dir()}. "
+        "--weights means the same in export, train and bench (default: imagenet).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {exporter_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     lst = sub.add_parser("list", help="every architecture, its cost, and which weights this machine has")
     lst.add_argument("--models-dir", metavar="DIR", help="the models directory to look for exported files in")
-    exp = sub.add_parser("export", help="export one model to ONNX and verify it against PyTorch")
+    exp = sub.add_parser(
+        "export", help="export one model to ONNX and verify it against PyTorch", formatter_class=DefaultsFormatter
+    )
     what = exp.add_mutually_exclusive_group(required=True)
-    what.add_argument("--model", metavar="NAME", help="architecture name, e.g. resnet50 (see `list`)")
+    what.add_argument("--model", metavar="NAME", action=ModelName, help="architecture name, e.g. resnet50 (see `list`)")
     what.add_argument(
         "--default", action="store_true", help=f"the out-of-the-box model: {DEFAULT_MODEL} with ImageNet weights"
     )
-    exp.add_argument(
-        "--weights",
-        metavar="SOURCE",
-        help="imagenet (official weights from the torch hub cache, downloaded if online), "
-        "a path to a .pth state dict or training checkpoint, or random (untrained; must be asked for)",
-    )
+    exp.add_argument("--weights", metavar="SOURCE", default="imagenet", help=WEIGHTS_HELP)
     exp.add_argument("--out", metavar="DIR", help="output directory (default: the models directory)")
-    exp.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, metavar="N", help=f"ONNX opset, >= 17 (default {DEFAULT_OPSET})"
-    )
+    exp.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N", help="ONNX opset, >= 17")
     exp.add_argument("--force", action="store_true", help="overwrite an existing file")
     exp.add_argument("--skip-existing", action="store_true", help="do nothing (exit 0) if the file already exists")
     exp.add_argument(
@@ -65,14 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-classes", type=int, metavar="N", help="classes for --weights random (default: the label set's)"
     )
     exp.add_argument(
-        "--image-size", type=int, metavar="PX", help="export at this square input size instead of the native one"
+        "--image-size", type=int, metavar="PX", help="export at this square input size (default: the native one)"
     )
-    exp.add_argument("--quiet", action="store_true", help="no download progress bar")
+    add_verbosity(exp, "only warnings and errors; no progress bars")
     exp.add_argument(
         "--precision",
         choices=PRECISIONS,
         default="fp32",
-        help="fp32 (default); int8: static QDQ quantization for CPUs, calibrated on --calibration; "
+        help="fp32; int8: static QDQ quantization for CPUs, calibrated on --calibration; "
         "fp16: half precision for GPUs (float32 input/output)",
     )
     exp.add_argument(
@@ -125,9 +134,9 @@ def _availability(spec: models.ModelSpec, exported: list[str]) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     name = DEFAULT_MODEL if args.default else args.model
-    weights = "imagenet" if args.default else args.weights
-    if weights is None:
-        raise ExporterError("--weights is required: imagenet, random, or a path to a .pth file")
+    weights = args.weights
+    if args.default and weights != "imagenet":
+        raise ExporterError(f"--default is {DEFAULT_MODEL} with ImageNet weights; for others: --model {DEFAULT_MODEL}")
     if args.force and args.skip_existing:
         raise ExporterError("--force and --skip-existing contradict each other")
     if args.skip_existing and weights in ("imagenet", "random") and name in models.list_models():
@@ -149,7 +158,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             labels=args.labels,
             num_classes=args.num_classes,
             image_size=args.image_size,
-            progress=not args.quiet,
+            progress=args.verbosity >= 0,
             precision=args.precision,
             calibration=args.calibration,
             calibration_method=args.calibration_method,
@@ -162,6 +171,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "list":
+        setup_logging(args.verbosity)
     try:
         if args.command == "bench":
             return cmd_bench(args)

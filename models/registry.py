@@ -1,7 +1,8 @@
 """Name -> builder registry for every architecture, with its :class:`ModelSpec`.
 
 Builders are keyword-only functions registered with :func:`register_model`; names are spelled
-as torchvision spells them. Registering a name twice, or asking for an unknown one, is an error.
+as torchvision spells them. Registering a name twice, or asking for an unknown one, is an error;
+the error suggests the closest registered name (:func:`check_model_name`, :func:`close_names`).
 
 Example::
 
@@ -10,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,14 +26,33 @@ _SPECS: dict[str, ModelSpec] = {}
 
 
 class UnknownModelError(KeyError):
-    """Raised for a name that is not registered; the message lists the valid names."""
+    """Raised for a name that is not registered.
+
+    The message suggests the closest registered name (``did you mean resnet50?``), or lists the valid
+    names when none is close.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.suggestions = close_names(name)
         super().__init__(name)
 
     def __str__(self) -> str:
+        if self.suggestions:
+            return f"unknown model {self.name!r}; did you mean {' or '.join(self.suggestions)}?"
         return f"unknown model {self.name!r}; valid names: {', '.join(list_models())}"
+
+
+def close_names(name: str, limit: int = 1) -> list[str]:
+    """The registered names closest to ``name`` (difflib), best first; empty when none is close."""
+    return difflib.get_close_matches(name.strip().lower(), list_models(), n=limit, cutoff=0.6)
+
+
+def check_model_name(name: str) -> str:
+    """``name`` itself when it is registered; raises :class:`UnknownModelError` with a suggestion otherwise."""
+    if name not in _BUILDERS:
+        raise UnknownModelError(name)
+    return name
 
 
 def register_model(spec: ModelSpec) -> Callable[[Builder], Builder]:

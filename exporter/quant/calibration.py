@@ -21,6 +21,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from PIL import Image, ImageOps
 
 from exporter.errors import ExporterError
+from exporter.progress import Steps
 from workbench.contract import INPUT_NAME
 from workbench.imageio import ImageLoadError, iter_image_files, load_image
 from workbench.preprocess import Preprocess, preprocess_batch
@@ -87,9 +88,16 @@ def calibration_set(folder: Path | None, preprocess: Preprocess, limit: int = CA
 class BatchReader(CalibrationDataReader):
     """Feeds ``batch`` to ONNX Runtime's calibrator in chunks of :data:`CALIBRATION_BATCH`."""
 
-    def __init__(self, batch: np.ndarray, size: int = CALIBRATION_BATCH) -> None:
+    def __init__(self, batch: np.ndarray, size: int = CALIBRATION_BATCH, steps: Steps | None = None) -> None:
         self._chunks: Iterator[np.ndarray] = iter([batch[i : i + size] for i in range(0, len(batch), size)])
+        self._steps, self._fed, self._total = steps, 0, len(batch)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
+        """The next chunk (``None`` at the end); ``steps`` counts the chunks the calibrator has taken."""
         chunk = next(self._chunks, None)
-        return None if chunk is None else {INPUT_NAME: chunk}
+        if chunk is None:
+            return None
+        if self._steps is not None:
+            self._fed += len(chunk)
+            self._steps.step(f"{self._fed}/{self._total} images")
+        return {INPUT_NAME: chunk}

@@ -34,6 +34,7 @@ from onnxruntime.quantization.qdq_loss_debug import (
 )
 
 from exporter.interrupt import checkpoint
+from exporter.progress import Steps
 from exporter.quant.bias import layer_input_means
 from exporter.quant.calibration import BatchReader
 from exporter.quant.measure import agreement, run_logits
@@ -183,14 +184,15 @@ def lower_int8(
     """Quantize, then keep harmful nodes in fp32 while that helps; returns the fallbacks and final agreement."""
     reference = run_logits(pre_path, evaluation)
     means = layer_input_means(pre_path, calibration) if settings.bias_correction else None
-    quantize_qdq(pre_path, out_path, calibration, settings, means)
+    quantize_qdq(pre_path, out_path, calibration, settings, means, progress="int8: calibration")
     score = agreement(reference, run_logits(out_path, evaluation))
     log(f"int8: top-1 agreement {score['top1_agreement']:.1%}, output SQNR {score['sqnr_db']:.1f} dB vs fp32")
     kept: list[Fallback] = []
     tried = set(settings.exclude)
     ranking: list[Fallback] | None = None
     leading = leading_layers(pre_path) if score["sqnr_db"] < TARGET_SQNR_DB else []
-    for _round in range(MAX_ROUNDS):
+    search = Steps("int8: fp32-fallback search", MAX_ROUNDS, unit="round")
+    for round_ in range(MAX_ROUNDS):
         checkpoint()
         if score["sqnr_db"] >= TARGET_SQNR_DB and score["top1_agreement"] == 1.0:
             break
@@ -208,10 +210,11 @@ def lower_int8(
         excluded = [n for f in (*kept, *chosen) for n in f.nodes]
         trial_settings = replace(settings, exclude=(*settings.exclude, *excluded))
         trial = scratch / "trial.onnx"
-        quantize_qdq(pre_path, trial, calibration, trial_settings, means)
+        names = ", ".join(f.label for f in chosen)
+        search.step(f"trying {names} in fp32")
+        quantize_qdq(pre_path, trial, calibration, trial_settings, means, f"round {round_ + 1}: calibration", False)
         trial_score = agreement(reference, run_logits(trial, evaluation))
         gain = trial_score["sqnr_db"] - score["sqnr_db"]
-        names = ", ".join(f.label for f in chosen)
         if gain < MIN_GAIN_DB and trial_score["top1_agreement"] <= score["top1_agreement"]:
             log(f"int8: keeping {names} in fp32 would gain only {gain:.1f} dB; left in int8")
             continue
@@ -220,6 +223,7 @@ def lower_int8(
         kept.extend(replace(f, gain_db=share) for f in chosen)
         trial.replace(out_path)
         score = trial_score
+    search.close()
     return kept, score
 
 

@@ -23,6 +23,7 @@ from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from exporter.errors import ExporterError
+from exporter.progress import Steps
 from exporter.quant.bias import correct_bias, layer_input_means
 from exporter.quant.calibration import CALIBRATION_BATCH, BatchReader
 from exporter.quant.keep_float import keep_float
@@ -96,19 +97,26 @@ def quantize_qdq(
     calibration: np.ndarray,
     settings: Int8Settings,
     means: Mapping[str, np.ndarray] | None = None,
+    progress: str | None = None,
+    plain: bool = True,
 ) -> None:
     """``quantize_static`` with our settings, then bias correction; ``settings.exclude`` nodes stay fp32.
 
-    ``means`` (:func:`exporter.quant.bias.layer_input_means`) is computed here when not given.
+    ``means`` (:func:`exporter.quant.bias.layer_input_means`) is computed here when not given. ``progress``:
+    the title of a progress bar over the calibration chunks (``plain``: also as lines off a terminal).
     """
     if settings.method not in METHODS:
         raise ExporterError(f"--calibration-method {settings.method}: choose one of {', '.join(METHODS)}")
+    size = CALIBRATION_BATCH if settings.method == "minmax" else 1
+    chunks = -(-len(calibration) // size)
+    # Made before quiet() swallows stderr, so the bar and its lines still reach the terminal.
+    steps = Steps(progress, chunks, every=max(1, chunks // 4), plain=plain) if progress else None
     try:
         with quiet():
             quantize_static(
                 str(pre_path),
                 str(out_path),
-                BatchReader(calibration, CALIBRATION_BATCH if settings.method == "minmax" else 1),
+                BatchReader(calibration, size, steps),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 activation_type=QuantType.QUInt8,
@@ -121,6 +129,9 @@ def quantize_qdq(
             )
     except Exception as exc:  # quantize_static raises plain Exceptions/ValueErrors
         raise ExporterError(f"{pre_path.name}: quantize_static failed ({first_line(exc)})") from exc
+    finally:
+        if steps is not None:
+            steps.close()
     if settings.bias_correction:
         correct_bias(pre_path, out_path, layer_input_means(pre_path, calibration) if means is None else means)
     if settings.exclude:

@@ -4,7 +4,8 @@
 (full fine-tuning / from scratch, or ``--freeze-backbone``), keeps the best checkpoint by validation top-1,
 measures it on the test split and exports it, with the metrics in the ONNX metadata, to the models folder.
 Everything a run writes goes to ``--out``: ``split.json``, ``log.csv``/``log.json``, ``best.pt``, ``last.pt``
-(resumable; also written on Ctrl+C) and ``<name>.pt`` (the exported checkpoint). ``--resume`` continues with
+(resumable; also written on Ctrl+C) and ``<name>.pt`` (the exported checkpoint); without ``--out`` that is
+``runs/<data folder>-<model>``. The data folder is checked before anything else. ``--resume`` continues with
 the run's own plan, its ``--models-dir`` and ``--cache-dir`` included (a flag given again overrides them).
 Temporary files that a killed run left in the run folder are removed when the next run starts there.
 
@@ -26,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import models
+from exporter.cliutil import WEIGHTS_HELP, DefaultsFormatter, ModelName, add_verbosity, setup_logging
 from exporter.errors import ExporterError
 from exporter.train import checkpoint
+from exporter.train.data import TrainDataError, read_image_folder
 from exporter.train.distributed import Dist, init_distributed, shutdown
-from exporter.train.loop import Interrupted, TrainConfig, stop_request
+from exporter.train.loop import Interrupted, TrainConfig, accuracy_text, stop_request
 from exporter.train.plan import Plan
 from exporter.train.run import build_run
 from workbench.atomic import ATOMIC_TEMP, remove_stale_temps, write_atomic, write_text_atomic
@@ -37,47 +40,83 @@ from workbench.atomic import ATOMIC_TEMP, remove_stale_temps, write_atomic, writ
 LR_DEFAULTS = {"sgd": 0.05, "adamw": 1e-3}
 # Files of the run folder that <name>.pt must not overwrite (best.pt, last.pt, log.json, split.json, ...).
 RESERVED_STEMS = {"best", "last", "log", "split", "bad_images"}
+LAYOUT = (
+    "DIR/<class>/<image files> (split 8:1:1 per class) or DIR/train|val|test/<class>/<image files> (test/ optional)"
+)
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``train`` on the exporter's subcommands."""
+    """Register ``train`` on the exporter's subcommands (every default is shown in its ``--help``)."""
     p = sub.add_parser(
         "train",
         help="fine-tune or train a model on ImageFolder / Pascal VOC data, then export it",
         description="Train any registered architecture on an ImageFolder or a VOC 2012 devkit and export "
         "the best checkpoint (by val top-1) with its metrics. See docs/training.md.",
+        formatter_class=DefaultsFormatter,
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--data", metavar="DIR", help="ImageFolder: DIR/<class>/* (split 8:1:1) or DIR/train|val|test/")
+    src.add_argument("--data", metavar="DIR", help=f"ImageFolder: {LAYOUT}")
     src.add_argument("--voc", metavar="PATH", help="a Pascal VOC 2012 devkit folder (JPEGImages/, Annotations/, ...)")
-    p.add_argument("--model", metavar="NAME", help="architecture (see `list`)")
-    p.add_argument("--weights", metavar="SOURCE", default="imagenet", help="imagenet (default), random or a path")
+    p.add_argument("--model", metavar="NAME", action=ModelName, help="architecture (see `list`)")
+    p.add_argument("--weights", metavar="SOURCE", default="imagenet", help="starting weights: " + WEIGHTS_HELP)
     p.add_argument("--freeze-backbone", action="store_true", help="train only a new head on cached features")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=10, metavar="N", help="passes over the training split")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="global batch size (split over processes)")
-    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="optimizer")
     p.add_argument("--lr", type=float, help="peak learning rate (default: sgd 0.05, adamw 0.001)")
-    p.add_argument("--weight-decay", type=float, default=5e-5)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--warmup-epochs", type=float, default=1.0)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--image-size", type=int, metavar="PX", help="train and export at this square size")
+    p.add_argument("--weight-decay", type=float, default=5e-5, help="weight decay")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up, in epochs")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the training loss")
+    p.add_argument(
+        "--image-size", type=int, metavar="PX", help="train and export at this square size (default: the native one)"
+    )
     p.add_argument("--crop-scale", type=float, default=0.08, help="random resized crop: smallest area fraction")
     p.add_argument("--shift", type=float, default=0.1, help="random shift, fraction of the size")
     p.add_argument("--shear", type=float, default=10.0, help="random shear, degrees")
     p.add_argument("--zoom", type=float, default=0.1, help="random zoom, +- fraction")
     p.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the initialisation and the augmentation")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--out", metavar="DIR", help="run folder (checkpoints, split.json, logs)")
+    p.add_argument(
+        "--out", metavar="DIR", help="run folder for checkpoints, split.json and logs (default: runs/<data>-<model>)"
+    )
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its last.pt")
-    p.add_argument("--name", help="name of the exported model (default: the --out folder's name)")
+    p.add_argument("--name", help="name of the exported model (default: the run folder's name)")
     p.add_argument("--models-dir", metavar="DIR", help="where the ONNX file goes (default: the models directory)")
     p.add_argument("--no-export", action="store_true", help="do not export the best checkpoint to ONNX")
-    p.add_argument("--cache-dir", metavar="DIR", help="feature cache for --freeze-backbone")
+    p.add_argument(
+        "--cache-dir", metavar="DIR", help="feature cache for --freeze-backbone (default: the user cache folder)"
+    )
     p.add_argument("--stop-after-steps", type=int, default=0, help=argparse.SUPPRESS)
+    add_verbosity(p, "no progress bar: the epoch summaries, warnings and errors only")
     return p
+
+
+def check_data(args: argparse.Namespace) -> None:
+    """The data folder first: it exists and has a layout training can read (a clear message naming it if not)."""
+    if args.data:
+        try:
+            read_image_folder(Path(args.data).expanduser(), args.seed)
+        except TrainDataError as exc:
+            raise ExporterError(f"--data: {exc}; expected {LAYOUT}") from None
+    elif args.voc:
+        root = Path(args.voc).expanduser()
+        missing = [name for name in ("JPEGImages", "Annotations") if not (root / name).is_dir()]
+        if missing:
+            raise ExporterError(
+                f"--voc {args.voc}: not a VOC 2012 devkit folder (no {' or '.join(missing)}/ in it; expected "
+                f"{root}/JPEGImages/*.jpg, {root}/Annotations/*.xml, {root}/ImageSets/Main/*.txt)"
+            )
+    else:
+        raise ExporterError(f"--data DIR or --voc PATH is required (an ImageFolder: {LAYOUT})")
+
+
+def default_out(args: argparse.Namespace) -> Path:
+    """``runs/<data folder name>-<model>`` under the current folder: the run folder when --out is not given."""
+    source = Path(args.data or args.voc).expanduser().resolve()
+    return Path("runs") / f"{source.name or 'data'}-{args.model}"
 
 
 def plan_from_args(args: argparse.Namespace) -> tuple[Plan, Path, dict[str, Any] | None]:
@@ -92,16 +131,9 @@ def plan_from_args(args: argparse.Namespace) -> tuple[Plan, Path, dict[str, Any]
         plan.models_dir = _absolute(args.models_dir) or plan.models_dir
         plan.cache_dir = _absolute(args.cache_dir) or plan.cache_dir
         return plan, Path(args.out or Path(args.resume).expanduser().parent), ckpt
+    check_data(args)
     if not args.model:
         raise ExporterError("--model is required (or --resume a checkpoint)")
-    if not (args.data or args.voc):
-        raise ExporterError("--data DIR or --voc PATH is required")
-    if not args.out:
-        raise ExporterError("--out DIR is required: the run folder for checkpoints and logs")
-    try:
-        models.get_spec(args.model)
-    except models.UnknownModelError as exc:
-        raise ExporterError(str(exc)) from None
     _check_numbers(args)
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr or LR_DEFAULTS[args.optimizer],
@@ -109,7 +141,7 @@ def plan_from_args(args: argparse.Namespace) -> tuple[Plan, Path, dict[str, Any]
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, seed=args.seed,
         workers=args.workers, amp=not args.no_amp, stop_after_steps=args.stop_after_steps,
     )  # fmt: skip
-    out = Path(args.out).expanduser()
+    out = Path(args.out).expanduser() if args.out else default_out(args)
     plan = Plan(
         model=args.model, data=args.data and str(Path(args.data).expanduser().resolve()),
         voc=args.voc and str(Path(args.voc).expanduser().resolve()), weights=args.weights,
@@ -179,10 +211,17 @@ def _run(args: argparse.Namespace, group: Dist) -> int:
         final = out / f"{export_stem(plan.name)}.pt"
         with (out / "best.pt").open("rb") as best:
             write_atomic(final, lambda f: shutil.copyfileobj(best, f))
-        _say(group, "test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("test_")))
+        _say(group, final_summary(metrics, len(run.splits.classes)))
         if not args.no_export:
             _export(plan, final, plan.models_dir)
     return 0
+
+
+def final_summary(metrics: dict[str, Any], classes: int) -> str:
+    """``test (30 images): loss 0.4123, top-1 93.33%`` (``val`` when there is no test split; top-5 from 5 classes)."""
+    split = "val" if metrics.get("test_is_val") else "test"
+    images = int(metrics.get("test_images", 0))
+    return f"{split} ({images} images): loss {metrics['test_loss']:.4f}, {accuracy_text(metrics, 'test', classes)}"
 
 
 def _export(plan: Plan, checkpoint_path: Path, models_dir: str | None) -> None:
@@ -210,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exporter")
     add_train_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
+    setup_logging(args.verbosity)
     try:
         return run_train(args)
     except ExporterError as exc:

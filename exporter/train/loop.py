@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import sys
@@ -192,7 +193,8 @@ class Trainer:
         sampler = EpochSampler(
             size, cfg.batch_size, cfg.seed, state.epoch, True, self.group.rank, self.group.world, state.batch
         )
-        progress = Progress(f"epoch {state.epoch + 1}/{cfg.epochs}", self.steps_per_epoch, state.batch, self.group.main)
+        shown = self.group.main and logging.getLogger("exporter").isEnabledFor(logging.INFO)  # not with -q
+        progress = Progress(f"epoch {state.epoch + 1}/{cfg.epochs}", self.steps_per_epoch, state.batch, shown)
         self.model.train()
         for x, y, errors in self._loader(self.train_set, sampler):
             state.bad_images.extend(errors)
@@ -271,7 +273,8 @@ class Trainer:
             state.best_top1, state.best_epoch = val["val_top1"], state.epoch + 1
         state.epoch, state.batch, state.loss_sum, state.seen = state.epoch + 1, 0, 0.0, 0.0
         if self.group.main:
-            print(_summary(row, len(state.bad_images), improved), file=sys.stderr, flush=True)
+            classes = len(self.meta.get("labels", ()))
+            print(_summary(row, len(state.bad_images), improved, classes), file=sys.stderr, flush=True)
             if improved:
                 checkpoint.save_atomic(self.checkpoint(self.metrics()), self.out / "best.pt")
             write_logs(self.out, state.history, state.bad_images)
@@ -313,11 +316,19 @@ class Trainer:
         return path
 
 
-def _summary(row: dict[str, Any], bad: int, improved: bool) -> str:
+def _summary(row: dict[str, Any], bad: int, improved: bool, classes: int = 0) -> str:
     text = (
         f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
-        f"top-1 {100 * row['val_top1']:.2f}%  top-5 {100 * row['val_top5']:.2f}%  ({row['seconds']:.1f} s)"
+        f"{accuracy_text(row, 'val', classes, '  ')}  ({row['seconds']:.1f} s)"
     )
     if bad:
         text += f"  [{bad} bad image(s) skipped, see bad_images.txt]"
     return text + ("  * best" if improved else "")
+
+
+def accuracy_text(metrics: dict[str, Any], split: str, classes: int, sep: str = ", ") -> str:
+    """``top-1 93.33%, top-5 100.00%`` of ``split``; no top-5 with fewer than 5 classes (it would always be 100%)."""
+    parts = [f"top-1 {100 * metrics[f'{split}_top1']:.2f}%"]
+    if classes >= 5 and f"{split}_top5" in metrics:
+        parts.append(f"top-5 {100 * metrics[f'{split}_top5']:.2f}%")
+    return sep.join(parts)

@@ -45,14 +45,13 @@ def place_checkpoint(torch_home: Path, name: str) -> Path:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """``python -m exporter ARGS`` in a real subprocess."""
+    """``python -m exporter ARGS`` in a real subprocess (in the repository unless ``cwd=`` says otherwise)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(  # type: ignore[call-overload]
         [sys.executable, "-m", "exporter", *args],
         capture_output=True,
         text=True,
         env=full_env,
-        cwd=REPO,
         timeout=600,
-        **kwargs,
+        **({"cwd": REPO} | kwargs),
     )

@@ -33,6 +33,10 @@ def test_bench_prints_the_table_and_writes_the_record(
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     text = done.stdout
+    progress = done.stderr.splitlines()  # off a terminal: plain lines on stderr, one per variant / per round
+    assert [line for line in progress if line.startswith("bench: accuracy: ")][-1].startswith("bench: accuracy: ")
+    assert any(line.startswith("bench: timing: ") and "batch 2, round 2/2" in line for line in progress), progress
+    assert "onnxruntime:" not in done.stderr  # ORT's own log stays out
     assert "median ms" in text and "p90 ms" in text and "vs PyTorch" in text and "top-1 agree" in text
     variants = ("pytorch-fp32", "ort-fp32", "ort-int8") + (("pytorch-bf16",) if torch_native_bf16() else ())
     for variant in variants:
