@@ -1,11 +1,11 @@
-"""The torch hub checkpoint cache: find, download (with progress) and hash-check official weights.
+"""The torch hub checkpoint cache: find, download (``torch.hub.download_url_to_file``) and hash-check weights.
 
 Files live where ``torch.hub`` keeps them: ``$TORCH_HOME/hub/checkpoints/<file name>`` (default
 ``~/.cache/torch``). torchvision's file names end in the first hex digits of the file's sha256.
 As in ``torch.hub``, a download whose hash does not start with them is rejected; a file already in
 the cache is used as it is, and whether its hash matches the official one is recorded. A download
-goes to ``<file name>.<pid>@<host>.<random>.part`` first; the parts of killed downloads of that file
-are removed when it is downloaded again.
+goes to ``<file name>.<pid>@<host>.<random>.part`` first (torch.hub writes it through its own
+``.partial`` file beside it); the parts of killed downloads of that file are removed when it is downloaded again.
 
 Example::
 
@@ -17,18 +17,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import sys
 import tempfile
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 import torch
 
+from exporter.cliutil import log
 from exporter.errors import ExporterError
 from workbench.atomic import owner_tag, remove_stale_temps, temp_pattern
 
 _CHUNK = 1 << 20
+TIMEOUT_S = 30.0
 
 
 def checkpoint_dir() -> Path:
@@ -72,39 +74,40 @@ def fetch_checkpoint(url: str, prefix: str | None, *, progress: bool = True) -> 
 
 
 def _download(url: str, target: Path, prefix: str | None, progress: bool) -> None:
+    """``torch.hub.download_url_to_file`` into a temporary name next to ``target``; renamed once the hash matches.
+
+    Its tqdm bar shows on a terminal; off one, a line before and after. ``progress=False``: neither.
+    """
     hint = f"download {url} on a machine with internet access and put it at {target}"
+    lead = re.escape(target.name) + r"\."
+    ours = temp_pattern(lead, ".part")
+    theirs = re.compile(ours.pattern[:-1] + r"\.[0-9a-f]{32}\.partial$")  # torch's own partial file of one of ours
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        for note in remove_stale_temps(target.parent, temp_pattern(re.escape(target.name) + r"\.", ".part")).notes():
-            print(note, file=sys.stderr)
+        for pattern in (ours, theirs):
+            for note in remove_stale_temps(target.parent, pattern).notes():
+                print(note, file=sys.stderr)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f"{target.name}.{owner_tag()}.", suffix=".part")
+        os.close(fd)
     except OSError as exc:
         raise ExporterError(f"{target.parent}: cannot write to the checkpoint cache ({exc.strerror})") from exc
     tmp = Path(tmp_name)
+    bar = progress and sys.stderr.isatty()
+    if progress and not bar:
+        log().info(f"downloading {url} to {target} ...")
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(TIMEOUT_S)  # urlopen in torch.hub has no timeout of its own
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
-                done += len(chunk)
-                if progress:
-                    _progress(target.name, done, total)
-        if progress:
-            print(file=sys.stderr)
+        torch.hub.download_url_to_file(url, str(tmp), hash_prefix=None, progress=bar)
         check_hash(tmp, prefix)
         os.replace(tmp, target)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ExporterError(f"cannot download the weights (no network? {reason}); {hint}") from exc
+    except OSError as exc:
+        raise ExporterError(f"{target.parent}: cannot write the download ({exc.strerror or exc}); {hint}") from exc
     finally:
+        socket.setdefaulttimeout(previous)
         tmp.unlink(missing_ok=True)
-
-
-def _progress(name: str, done: int, total: int) -> None:
-    if total:
-        filled = int(30 * done / total)
-        bar = "#" * filled + "-" * (30 - filled)
-        print(f"\r{name} [{bar}] {done / 2**20:.1f}/{total / 2**20:.1f} MiB", end="", file=sys.stderr, flush=True)
-    else:
-        print(f"\r{name} {done / 2**20:.1f} MiB", end="", file=sys.stderr, flush=True)
+    if progress and not bar:
+        log().info(f"downloaded {target.name} ({target.stat().st_size / 2**20:.1f} MiB)")

@@ -5,17 +5,22 @@ Downloads go through ``file://`` URLs (urllib reads them like any URL), so nothi
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
+import logging
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from exporter.cliutil import setup_logging
 from exporter.errors import ExporterError
 from exporter.hub import cached_checkpoint, checkpoint_dir, fetch_checkpoint
 
@@ -33,10 +38,17 @@ def test_download_is_hash_checked_and_cached(tmp_path: Path, torch_home: Path, c
     url, digest = _source(tmp_path)
     assert checkpoint_dir() == torch_home / "hub" / "checkpoints"
     assert cached_checkpoint(url) is None
-    path, sha, official = fetch_checkpoint(url, digest[:8], progress=True)
+    logger = logging.getLogger("exporter")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    setup_logging(0)  # what the command line does
+    try:
+        path, sha, official = fetch_checkpoint(url, digest[:8], progress=True)
+    finally:
+        logger.handlers, logger.level, logger.propagate = saved
     assert path == torch_home / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
     assert sha == digest and official
-    assert "MiB" in capsys.readouterr().err  # the progress bar
+    said = capsys.readouterr().err.splitlines()  # off a terminal: a line before and one after, no bar
+    assert said == [f"downloading {url} to {path} ...", f"downloaded {path.name} (1.0 MiB)"]
     assert cached_checkpoint(url) == path
     assert fetch_checkpoint(url, digest[:8], progress=False) == (path, digest, True)  # from the cache
 
@@ -62,7 +74,11 @@ def test_parts_of_killed_downloads_of_that_file_are_removed(tmp_path: Path, torc
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40]
-    stale = [folder / f"{name}.{dead.pid}@{host}.abcd1234.part", folder / f"{name}.efgh5678.part"]
+    stale = [
+        folder / f"{name}.{dead.pid}@{host}.abcd1234.part",
+        folder / f"{name}.efgh5678.part",
+        folder / f"{name}.{dead.pid}@{host}.abcd1234.part.{'0f' * 16}.partial",  # torch.hub's own part of it
+    ]
     kept = [folder / f"{name}.{os.getpid()}@{host}.ijkl9012.part", folder / "other.pth.mnop3456.part"]
     for path in stale + kept:
         path.write_bytes(b"half a download")
@@ -70,5 +86,25 @@ def test_parts_of_killed_downloads_of_that_file_are_removed(tmp_path: Path, torc
     for path in (stale[1], kept[1]):  # the old naming, two days old; one of them another file's
         os.utime(path, (two_days_ago, two_days_ago))
     path, _, _ = fetch_checkpoint(url, digest[:8], progress=False)
-    assert "removed 2 stale temporary file(s)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "removed 2 stale temporary file(s)" in err and "removed 1 stale temporary file(s)" in err
     assert sorted(p.name for p in folder.iterdir()) == sorted([path.name, kept[0].name, kept[1].name])
+
+
+def test_download_over_http_from_a_local_server(tmp_path: Path, torch_home: Path) -> None:
+    url, digest = _source(tmp_path)
+    served = Path(url.removeprefix("file://"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        http_url = f"http://127.0.0.1:{server.server_port}/{served.name}"
+        path, sha, official = fetch_checkpoint(http_url, digest[:8], progress=False)
+        with pytest.raises(ExporterError, match="cannot download the weights"):
+            fetch_checkpoint(http_url.replace(served.name, "missing-1234abcd.pth"), "1234abcd", progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert path.read_bytes() == served.read_bytes() and sha == digest and official
+    assert sorted(p.name for p in path.parent.iterdir()) == [served.name]  # no part files left behind
