@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import models
-from exporter.cliutil import WEIGHTS_HELP, DefaultsFormatter, ModelName, add_verbosity, setup_logging
+from exporter.cliutil import WEIGHTS_HELP, DefaultsFormatter, ModelName, add_verbosity, prog_name, setup_logging
 from exporter.errors import ExporterError
 from exporter.train import checkpoint
 from exporter.train.data import TrainDataError, read_image_folder
@@ -203,7 +203,7 @@ def _run(args: argparse.Namespace, group: Dist) -> int:
         with stop_request() as stop:
             run.trainer.fit(stop)
     except Interrupted as exc:
-        _say(group, f"interrupted: resumable checkpoint {exc.path}\ncontinue with: python -m exporter train "
+        _say(group, f"interrupted: resumable checkpoint {exc.path}\ncontinue with: {prog_name()} train "
              f"--resume {exc.path}")  # fmt: skip
         return 130
     metrics = run.finish()
