@@ -105,6 +105,8 @@ class EvaluatePanel(QWidget):
         self.cell_images.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.cell_images.setIconSize(QSize(THUMB_ICON, THUMB_ICON))
         self.cell_images.setUniformItemSizes(True)
+        for small in (self.pairs, self.cell_images):
+            small.setMinimumHeight(40)  # the tab fits a 600-px-high window; the splitters give room back
         layout = QVBoxLayout(self)
         layout.addLayout(self._top_rows())
         layout.addWidget(self.progress)

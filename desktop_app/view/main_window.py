@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, QMimeData, Qt, QTimer, Signal
+from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -26,12 +26,10 @@ from PySide6.QtGui import (
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
-    QGuiApplication,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QMainWindow,
     QSplitter,
     QStackedWidget,
@@ -46,20 +44,22 @@ from desktop_app.core.runtime import LoadedModel, SessionCache
 from desktop_app.view import backend
 from desktop_app.view.batch import LIST_PAGE, BatchController
 from desktop_app.view.batch_progress import BatchProgress
+from desktop_app.view.compare import CompareController
+from desktop_app.view.compare_panel import ComparePanel
 from desktop_app.view.empty_state import CREATE_COMMAND, EmptyState
 from desktop_app.view.evaluate import EvaluateController
 from desktop_app.view.evaluate_panel import EvaluatePanel
 from desktop_app.view.image_list import ImageList
+from desktop_app.view.intake import ImageIntake
 from desktop_app.view.model_combo import ModelCombo
 from desktop_app.view.model_info import ModelInfoPanel
 from desktop_app.view.result_panel import ResultPanel
 from desktop_app.view.settings import AppSettings
 from desktop_app.view.status_line import StatusLine
-from desktop_app.view.text import PlainLabel, local_path, title
+from desktop_app.view.text import PlainLabel, title
 from desktop_app.view.timing import TimingController
 from desktop_app.view.timing_panel import TimingPanel
 from desktop_app.view.workers import TaskRunner
-from workbench.imageio import CLIPBOARD_NAME, IMAGE_EXTENSIONS
 from workbench.paths import models_dir as default_models_dir
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,10 @@ class MainWindow(QMainWindow):
         self.timing_panel.runs.setValue(self.settings.profile_runs)
         self.info_panel = ModelInfoPanel()
         self.evaluate_panel = EvaluatePanel()
+        self.compare_panel = ComparePanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.result_panel, "Prediction")
+        self.tabs.addTab(self.compare_panel, "Compare")
         self.tabs.addTab(self.timing_panel, "Timing")
         self.tabs.addTab(self.evaluate_panel, "Evaluate")
         self.tabs.addTab(self.info_panel, "Model info")
@@ -184,19 +186,39 @@ class MainWindow(QMainWindow):
             self.cache,
             provider=self.provider,
             notify=self.notify,
-            show_panel=self._show_evaluate,
+            show_panel=lambda: self._show_tab(self.evaluate_panel),
             start_folder=lambda: self.settings.last_folder,
             parent=self,
         )
         self.profile_action = self.timing.action
+        self.intake = ImageIntake(
+            self,
+            self.runner,
+            add_paths=self.add_paths,
+            add_sources=self.batch.add_sources,
+            notify=self.notify,
+            start_folder=lambda: self.settings.last_folder,
+            drag_active=self.empty_state.set_drag_active,
+        )
+        self.compare = CompareController(
+            self.compare_panel,
+            self.runner,
+            self.cache,
+            provider=self.provider,
+            notify=self.notify,
+            current_image=self.image_list.current_record,
+            show_panel=lambda: self._show_tab(self.compare_panel),
+            parent=self,
+        )
+        self.batch.currentShown.connect(self.compare.image_changed)
 
     def _build_actions(self) -> None:
         self.open_action = QAction("&Open Images…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
-        self.open_action.triggered.connect(self.open_files)
+        self.open_action.triggered.connect(self.intake.open_files)
         self.open_folder_action = QAction("Open &Folder…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
-        self.open_folder_action.triggered.connect(self.open_folder)
+        self.open_folder_action.triggered.connect(self.intake.open_folder)
         self.paste_action = QAction("&Paste Image", self, shortcut=QKeySequence(QKeySequence.StandardKey.Paste))
-        self.paste_action.triggered.connect(self.paste)
+        self.paste_action.triggered.connect(self.intake.paste)
         self.clear_action = QAction("&Clear Images", self, shortcut=QKeySequence("Ctrl+Shift+Backspace"))
         self.clear_action.setToolTip("Remove every image from the list (Ctrl+Shift+Backspace)")
         self.clear_action.triggered.connect(self.batch.clear)
@@ -216,6 +238,7 @@ class MainWindow(QMainWindow):
         menu.addAction(quit_action)
         model_menu = self.menuBar().addMenu("&Model")
         model_menu.addAction(self.profile_action)
+        model_menu.addAction(self.compare.action)
         model_menu.addAction(self.evaluate.action)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
@@ -229,13 +252,16 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addAction(self.open_action)
         toolbar.addAction(self.profile_action)
+        self.compare.action.setIconText("Compare")  # the toolbar's short names; the menus keep the full ones
+        self.evaluate.action.setIconText("Evaluate")
+        toolbar.addAction(self.compare.action)
         toolbar.addAction(self.evaluate.action)
         self.addToolBar(toolbar)
 
-    def _show_evaluate(self) -> None:
-        """Bring the Evaluate tab forward (the tabs show beside the image list, even an empty one)."""
+    def _show_tab(self, panel: QWidget) -> None:
+        """Bring ``panel``'s tab forward (the tabs show beside the image list, even an empty one)."""
         self.stack.setCurrentIndex(LIST_PAGE)
-        self.tabs.setCurrentWidget(self.evaluate_panel)
+        self.tabs.setCurrentWidget(panel)
 
     def _watch_models_dir(self) -> None:
         self.watcher = QFileSystemWatcher(self)
@@ -283,6 +309,7 @@ class MainWindow(QMainWindow):
         elif self.loaded is not None:
             self._unload("The loaded model's file is gone; choose another model.")
         self.evaluate.set_models(entries, self.current_entry())
+        self.compare.set_models(entries, self.current_entry())
 
     def current_entry(self) -> ModelEntry | None:
         return self.model_combo.current_entry()
@@ -422,64 +449,19 @@ class MainWindow(QMainWindow):
             self.settings.last_folder = str(first if first.is_dir() else first.parent)
             self.batch.add_paths(paths)
 
-    # ---- user actions -------------------------------------------------------------------------------------------
-    def open_files(self) -> None:
-        patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", self.settings.last_folder, f"Images ({patterns});;All files (*)"
-        )
-        self.add_paths(files)
-
-    def open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.settings.last_folder)
-        if folder:
-            self.add_paths([folder])
-
-    def paste(self) -> None:
-        """Ctrl+V: file URLs (copied files) or image data on the clipboard."""
-        mime = QGuiApplication.clipboard().mimeData()
-        files = _dropped_files(mime)
-        if files:
-            self.add_paths(files)
-        elif mime is not None and mime.hasImage():
-            image = QGuiApplication.clipboard().image()
-            self.runner.submit(
-                lambda job: backend.clipboard_bytes(image),
-                on_result=lambda data: self.batch.add_sources([data]),
-                on_error=lambda m: self.notify(f"{CLIPBOARD_NAME}: {m}", 10000),
-            )
-        else:
-            self.notify("The clipboard holds no image and no image files", 8000)
-
+    # ---- drag and drop (the intake decides) ---------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
-        files = _dropped_files(event.mimeData())
-        if files:
-            event.acceptProposedAction()
-            self.empty_state.set_drag_active(True)
-            self.notify(f"Release to classify {len(files)} item(s)", 3000)
-        else:
-            event.ignore()
+        self.intake.drag_enter(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # Qt override
-        if _dropped_files(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self.intake.drag_move(event)
 
     def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # Qt override
-        self.empty_state.set_drag_active(False)
-        self.notify("", 0)
+        self.intake.drag_leave()
         super().dragLeaveEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # Qt override
-        self.empty_state.set_drag_active(False)
-        files = _dropped_files(event.mimeData())
-        if not files:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.notify("", 0)
-        self.add_paths(files)
+        self.intake.drop(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         self.settings.geometry = self.saveGeometry()
@@ -494,11 +476,6 @@ class MainWindow(QMainWindow):
         self.batch.cancel()
         self.runner.cancel_all()
         self.evaluate.shutdown(msecs)
+        self.compare.shutdown(msecs)
         self.runner.wait(msecs)
 
-
-def _dropped_files(mime: QMimeData | None) -> list[str]:
-    """The local files of a drop or a paste, names decoded losslessly (see :func:`text.local_path`)."""
-    if mime is None or not mime.hasUrls():
-        return []
-    return [local_path(url) for url in mime.urls() if url.isLocalFile()]

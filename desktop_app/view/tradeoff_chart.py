@@ -60,7 +60,7 @@ class TradeoffChart(QWidget):
         self._empty_text = "Evaluate models to compare their accuracy and latency"
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(260, 170)
+        self.setMinimumSize(260, 130)
 
     # ---- data ---------------------------------------------------------------------------------------------------
     def set_points(
