@@ -40,8 +40,9 @@ from workbench.atomic import write_text_atomic
 from workbench.imageio import ImageLoadError, PathProblem, find_image_files, load_image
 from workbench.names import display_path, printable
 from workbench.paths import ENV_VAR
+from workbench.version import package_version, prog_name
 
-PROG = "python -m desktop_app"
+MODULE_FORM = "python -m desktop_app"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("classify", "profile", "evaluate")
 
@@ -52,10 +53,11 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=prog_name(MODULE_FORM),
         description="Classify photos with self-describing ONNX models and profile them layer by layer. "
-        f"Without a command, the desktop app starts ({PROG} [--models-dir DIR] [IMAGE ...]).",
+        f"Without a command, the desktop app starts ({prog_name(MODULE_FORM)} [--models-dir DIR] [IMAGE ...]).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="{classify,profile,evaluate}")
     classify = commands.add_parser(
         "classify",
@@ -144,7 +146,7 @@ def _non_negative_int(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help")):
+    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")):
         return launch_gui(args_list)
     escape_unencodable(sys.stdout, sys.stderr)
     args = build_parser().parse_args(args_list)
@@ -155,10 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_evaluate.run_evaluate(args, sys.stdout, sys.stderr)
         return run_profile(args, sys.stdout, sys.stderr)
     except (UsageError, cli_evaluate.EvaluateUsageError, ModelChoiceError, ModelLoadError) as exc:
-        print(f"{PROG} {args.command}: error: {printable(one_line(str(exc)))}", file=sys.stderr)
+        print(f"{prog_name(MODULE_FORM)} {args.command}: error: {printable(one_line(str(exc)))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog_name(MODULE_FORM)}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, and keep Python from complaining at exit.
@@ -190,9 +192,10 @@ def launch_gui(argv: list[str]) -> int:
     try:
         from desktop_app.view.app import main as gui_main
     except ImportError as exc:
+        prog = prog_name(MODULE_FORM)
         print(
-            f"{PROG}: error: the desktop app cannot start ({exc}); the headless commands still work: "
-            f"{PROG} classify --help",
+            f"{prog}: error: the desktop app cannot start ({exc}); the headless commands still work: "
+            f"{prog} classify --help",
             file=sys.stderr,
         )
         return EXIT_USAGE

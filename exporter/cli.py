@@ -28,7 +28,6 @@ from exporter.cliutil import (
     DefaultsFormatter,
     ModelName,
     add_verbosity,
-    exporter_version,
     prog_name,
     setup_logging,
 )
@@ -40,6 +39,7 @@ from exporter.quant.qdq import METHODS as CALIBRATION_METHODS
 from exporter.train.cli import add_train_parser, run_train
 from workbench.contract import PRECISIONS
 from workbench.paths import ENV_VAR, dir_problem, models_dir
+from workbench.version import package_version
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -50,7 +50,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         epilog=f"Models go to the models directory: --out/--models-dir, else ${ENV_VAR}, else {models_dir()}. "
         "--weights means the same in export, train and bench (default: imagenet).",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {exporter_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     lst = sub.add_parser("list", help="every architecture, its cost, and which weights this machine has")
     lst.add_argument("--models-dir", metavar="DIR", help="the models directory to look for exported files in")

@@ -1,7 +1,6 @@
 """What every exporter subcommand shares: its name and version, model-name checking, help defaults, logging.
 
 * :func:`prog_name` is how the user started us (``cnn-export`` or ``python -m exporter``), for usage lines.
-* :func:`exporter_version` is the installed package's version (the source tree's when not installed).
 * :class:`ModelName` checks ``--model`` while the command line is parsed, so a typo is the first (and only)
   complaint: ``cnn-export bench: error: unknown model 'resnet5'; did you mean resnet50?``, exit 2.
 * :class:`DefaultsFormatter` shows each option's default in ``--help`` (except empty ones).
@@ -18,18 +17,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from collections.abc import Sequence
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from models.registry import UnknownModelError, check_model_name
+from workbench import version
 
-DIST = "cnn-workbench"
 LOGGER = "exporter"
-_PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 WEIGHTS_HELP = (
     "imagenet: the official weights, from the torch hub cache (downloaded once when online); "
     "a path to a .pth state dict or training checkpoint; or random (untrained, only when asked for)"
@@ -38,24 +33,7 @@ WEIGHTS_HELP = (
 
 def prog_name(argv0: str | None = None) -> str:
     """``cnn-export`` when started by the console script, else ``python -m exporter``."""
-    name = Path(sys.argv[0] if argv0 is None else argv0).name
-    if not name or name.endswith(".py") or name.startswith("python") or name == "-c":
-        return "python -m exporter"
-    return name
-
-
-def exporter_version() -> str:
-    """The installed distribution's version; the source tree's ``pyproject.toml`` version when not installed."""
-    try:
-        return metadata.version(DIST)
-    except metadata.PackageNotFoundError:
-        pass
-    try:
-        text = _PYPROJECT.read_text(encoding="utf-8")
-    except OSError:
-        return "unknown"
-    found = re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE)
-    return found.group(1) if found else "unknown"
+    return version.prog_name("python -m exporter", argv0)
 
 
 class ModelName(argparse.Action):

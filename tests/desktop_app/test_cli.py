@@ -21,8 +21,7 @@ from desktop_app.cli import ascii_only, finite_or_error, json_line
 from desktop_app.core.catalog import ModelChoiceError, choose_model
 from desktop_app.core.classify import NON_FINITE_REASON, FileResult, Prediction
 from tests.desktop_app.helpers import TINY_LABELS, Photos, Zoo, run_cli
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +160,17 @@ def test_non_finite_probabilities_never_reach_the_output(tmp_path: Path) -> None
     assert ascii_only(io.TextIOWrapper(io.BytesIO(), encoding="ascii")) is True
     assert ascii_only(io.TextIOWrapper(io.BytesIO(), encoding="UTF8")) is False
     assert ascii_only(io.StringIO()) is False
+
+
+def test_version_and_the_console_script_name() -> None:
+    """``--version`` prints the package's version; ``cnn-workbench``'s usage lines name ``cnn-workbench``."""
+    from workbench.version import package_version
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"python -m desktop_app {package_version()}"
+    script = Path(sys.executable).with_name("cnn-workbench")
+    if not script.is_file():
+        pytest.skip("the console script is not installed (pip install -e .)")
+    helped = subprocess.run([str(script), "classify", "--help"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: cnn-workbench classify ")
+    assert "python -m desktop_app" not in helped.stdout

@@ -18,10 +18,11 @@ import pytest
 from PIL import Image
 
 from exporter.cli import build_parser
-from exporter.cliutil import exporter_version, prog_name
+from exporter.cliutil import prog_name
 from exporter.train.cli import plan_from_args
 from tests.exporter.helpers import run_cli
 from tests.helpers import REPO
+from workbench.version import package_version
 
 SCRIPT = Path(sys.executable).parent / "cnn-export"
 TRAIN_DEFAULTS = (
@@ -76,15 +77,15 @@ def test_registry_suggests_the_closest_name() -> None:
 
 def test_version_from_the_package() -> None:
     pyproject = (REPO / "pyproject.toml").read_text()
-    assert f'\nversion = "{exporter_version()}"\n' in pyproject
+    assert f'\nversion = "{package_version()}"\n' in pyproject
     proc = run_cli("--version")
-    assert proc.returncode == 0 and proc.stdout.strip() == f"python -m exporter {exporter_version()}"
+    assert proc.returncode == 0 and proc.stdout.strip() == f"python -m exporter {package_version()}"
 
 
 @pytest.mark.skipif(not SCRIPT.is_file(), reason="the console script is not installed (pip install -e .)")
 def test_console_script_names_itself() -> None:
     version = subprocess.run([str(SCRIPT), "--version"], capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert version.returncode == 0 and version.stdout.strip() == f"cnn-export {exporter_version()}"
+    assert version.returncode == 0 and version.stdout.strip() == f"cnn-export {package_version()}"
     helped = subprocess.run([str(SCRIPT), "bench", "--help"], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert helped.returncode == 0 and helped.stdout.startswith("usage: cnn-export bench ")
     assert "python -m exporter" not in helped.stdout
