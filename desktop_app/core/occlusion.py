@@ -8,9 +8,11 @@ mean drop of the patches that covered it (a rise, where covering helped the clas
 the map is then mapped back onto the original image like CAM
 (:func:`desktop_app.core.cam.map_to_image`: NaN outside the centre crop, [0, 1] over the rest).
 
-Defaults: ``patch=32``, ``stride=16``, ``batch=16``: on a 224 x 224 input 13 x 13 = 169 occluded copies
-(plus the unoccluded one) in 11 batches; a 224-px ResNet-50 takes about 8 s on a 2-core CPU
-(scripts/bench_explain.py). The patch and stride scale with the input size (``patch`` and ``stride`` are
+Defaults: ``patch=32``, ``stride=24``, ``batch=16``: on a 224 x 224 input 9 x 9 = 81 occluded copies (plus
+the unoccluded one) in 6 batches. On the 2-core AMD EPYC of scripts/bench_explain.py a 224-px ResNet-50 takes
+2-4 s with it; stride 16 (13 x 13 = 169 copies) took 4 s there when the machine was idle but 11-19 s while
+other jobs shared its two cores, over the 10 s target, so the default keeps a margin of 2x or more.
+The patch and stride scale with the input size (``patch`` and ``stride`` are
 for 224 px), so a 64-px model costs the same number of runs.
 
 Example::
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 DEFAULT_PATCH = 32  # pixels of a 224-px input
-DEFAULT_STRIDE = 16
+DEFAULT_STRIDE = 24
 DEFAULT_BATCH = 16
 _REFERENCE_SIDE = 224
 
@@ -75,15 +77,17 @@ def occlusion_grid(
     batch: int = DEFAULT_BATCH,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    base: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(drop map over the input's H x W, probabilities of the unoccluded input) for one preprocessed input.
 
-    ``x`` is one preprocessed image (``Preprocess.output_shape``); ``patch`` and ``stride`` are given for a
-    224-px side and scaled to the input's. ``progress(done, total)`` is called after each batch (total =
-    occluded copies); ``cancelled()`` is checked before each.
+        ``x`` is one preprocessed image (``Preprocess.output_shape``); ``patch`` and ``stride`` are given for a
+        224-px side and scaled to the input's. ``progress(done, total)`` is called after each batch (total =
+        occluded copies); ``cancelled()`` is checked before each. ``base``: the unoccluded input's probabilities,
+    when the caller has them already (else one more run).
 
-    Raises:
-        OcclusionCancelledError: ``cancelled()`` returned True.
+        Raises:
+            OcclusionCancelledError: ``cancelled()`` returned True.
     """
     layout = model.entry.layout
     height, width = (x.shape[1], x.shape[2]) if layout == "NCHW" else (x.shape[0], x.shape[1])
@@ -93,7 +97,8 @@ def occlusion_grid(
         for top in patch_positions(height, ph, _scaled(stride, height))
         for left in patch_positions(width, pw, _scaled(stride, width))
     ]
-    base = _probabilities(model.run(x[None]))[0]
+    if base is None:
+        base = _probabilities(model.run(x[None]))[0]
     drops = np.zeros(len(boxes), dtype=np.float64)
     for start in range(0, len(boxes), batch):
         if cancelled is not None and cancelled():
@@ -136,13 +141,12 @@ def occlusion_map(
     p = _preprocess_of(model)
     x = preprocess_image(image if image.mode == "RGB" else image.convert("RGB"), p)
     classes = model.entry.num_classes or len(model.entry.labels)
-    index = class_index
-    if index is None:
-        index = int(np.argmax(_probabilities(model.run(x[None]))[0]))
+    base = _probabilities(model.run(x[None]))[0]
+    index = int(np.argmax(base)) if class_index is None else class_index
     if classes and not 0 <= index < classes:
         raise ValueError(f"class index {index} is out of range: the model has {classes} classes")
-    grid, base = occlusion_grid(
-        model, x, index, patch=patch, stride=stride, batch=batch, progress=progress, cancelled=cancelled
+    grid, _ = occlusion_grid(
+        model, x, index, patch=patch, stride=stride, batch=batch, progress=progress, cancelled=cancelled, base=base
     )
     labels = model.entry.labels
     label = labels[index] if index < len(labels) else str(index)
