@@ -35,7 +35,9 @@ from desktop_app.core.providers import ModelLoadError, one_line
 from desktop_app.core.runtime import load_model
 from workbench.imageio import ImageLoadError, load_image
 from workbench.names import display_path, printable
+from workbench.version import prog_name
 
+MODULE_FORM = "python -m desktop_app"  # as desktop_app.cli names itself
 METHODS = ("auto", "cam", "occlusion")
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -98,7 +100,7 @@ def run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         return _explain(args, out, err)
     except (ExplainUsageError, ModelChoiceError, ModelLoadError, CamUnsupportedError) as exc:
-        print(f"python -m desktop_app explain: error: {printable(one_line(str(exc)))}", file=err)
+        print(f"{prog_name(MODULE_FORM)} explain: error: {printable(one_line(str(exc)))}", file=err)
         return EXIT_USAGE
 
 
@@ -202,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop_app.cli import _add_engine_options, escape_unencodable
 
     escape_unencodable(sys.stdout, sys.stderr)
-    parser = argparse.ArgumentParser(prog="python -m desktop_app")
+    parser = argparse.ArgumentParser(prog=prog_name(MODULE_FORM))
     add_parser(parser.add_subparsers(dest="command", required=True), _add_engine_options)
     return run_explain(parser.parse_args(argv), sys.stdout, sys.stderr)
 
