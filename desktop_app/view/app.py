@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
-from desktop_app.view.settings import APPLICATION, ORGANISATION
+from desktop_app.view.settings import APPLICATION, DISPLAY_NAME, ORGANISATION
 from workbench.paths import ENV_VAR
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     app = _application()
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
-    app.setApplicationDisplayName("CNN Workbench")
+    app.setApplicationDisplayName(DISPLAY_NAME)
     app.setStyle("Fusion")
     from desktop_app.view.main_window import MainWindow  # after QApplication exists
 

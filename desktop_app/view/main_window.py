@@ -54,7 +54,7 @@ from desktop_app.view.intake import ImageIntake
 from desktop_app.view.model_combo import ModelCombo
 from desktop_app.view.model_info import ModelInfoPanel
 from desktop_app.view.result_panel import ResultPanel
-from desktop_app.view.settings import AppSettings
+from desktop_app.view.settings import DISPLAY_NAME, AppSettings
 from desktop_app.view.status_line import StatusLine
 from desktop_app.view.text import PlainLabel, title
 from desktop_app.view.timing import TimingController
@@ -64,7 +64,20 @@ from workbench.paths import models_dir as default_models_dir
 
 log = logging.getLogger(__name__)
 PROVIDER_ITEMS = (("Auto", "auto"), ("CUDA", "cuda"), ("CPU", "cpu"))
-APP_TITLE = "CNN Workbench"
+APP_TITLE = DISPLAY_NAME
+TITLE_SEPARATOR = " — "  # what Qt puts between a window title and the application display name
+
+
+def window_title(model_name: str | None) -> str:
+    """``efficientnet_lite0 · … — CNN Workbench``: the model first, the app name last and only once.
+
+    Qt appends the application display name to a window title that does not already end with it
+    (``QPlatformWindow::formatWindowTitle`` on X11, Wayland and Windows); ending with it here means
+    the title bar reads the same whether or not the display name is set.
+    """
+    if not model_name:
+        return APP_TITLE
+    return f"{title(model_name)}{TITLE_SEPARATOR}{APP_TITLE}"
 
 
 class MainWindow(QMainWindow):
@@ -83,7 +96,7 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(APP_TITLE)
+        self.setWindowTitle(window_title(None))
         self.setAcceptDrops(True)
         self.settings = settings or AppSettings()
         self.models_dir = default_models_dir(models_dir)
@@ -387,7 +400,7 @@ class MainWindow(QMainWindow):
         self.loaded = loaded
         self._loading = None
         self._fallback = None
-        self.setWindowTitle(title(f"{APP_TITLE} — {loaded.model.entry.name}"))
+        self.setWindowTitle(window_title(loaded.model.entry.name))
         self.status.show_loaded(loaded)
         self.info_panel.show_info(backend.model_info(loaded.model.entry, loaded))
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 ENV_VAR = "CNN_WORKBENCH_SETTINGS"
 ORGANISATION = "cnn-workbench"
 APPLICATION = "desktop"
+DISPLAY_NAME = "CNN Workbench"  # QApplication.applicationDisplayName: Qt ends window titles with it
 PROVIDERS = ("auto", "cuda", "cpu")
 RUNS_RANGE = (1, 1000)  # the Timing tab's spin box
 DEFAULT_RUNS = 10

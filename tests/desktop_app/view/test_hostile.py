@@ -57,7 +57,7 @@ def test_markup_from_files_is_shown_literally_and_never_rendered(
     combo_texts = [window.model_combo.itemText(i) for i in range(window.model_combo.count())]
     assert "<b>bold</b> net · tiny-10 · imagenet · fp32" in combo_texts
     assert any(t.startswith("⚠ <i>broken<img src=green.png>.onnx — unavailable") for t in combo_texts)
-    assert window.windowTitle() == "CNN Workbench — <b>bold</b> net · tiny-10 · imagenet · fp32"
+    assert window.windowTitle() == "<b>bold</b> net · tiny-10 · imagenet · fp32 — CNN Workbench"
     assert window.image_list.row_texts()[0].startswith(f"{image.name}\n<b>bold ")
     assert window.result_panel.title.text() == image.name
     names = [label for label, _ in window.result_panel.rows()]

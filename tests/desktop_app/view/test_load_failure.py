@@ -55,7 +55,7 @@ def test_refused_model_keeps_the_working_one_and_its_results(
     assert not window.model_combo.model().item(refused).isEnabled()
     assert "unavailable" in window.model_combo.itemText(refused)
     assert "trainednet" in window.info_panel.text()  # the model tab shows the working model again
-    assert window.windowTitle().endswith(working.model.entry.name)
+    assert window.windowTitle() == f"{working.model.entry.name} — CNN Workbench"
 
 
 def test_images_dropped_while_the_refused_model_loads_are_classified_by_the_kept_one(
