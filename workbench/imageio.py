@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from workbench.names import display_path, natural_key, printable
 
@@ -64,10 +64,27 @@ __all__ = [
     "printable",
 ]
 
-#: File suffixes (lower case, with the dot) offered in file dialogs and picked up in folders.
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-)
+# Registered but not decoded by Pillow itself: EPS/PS (a PostScript program, needs Ghostscript), MPEG (video),
+# IPTC (metadata); stub formats (HDF5, GRIB, BUFR, WMF) need a handler the application installs.
+_REFUSED_FORMATS = frozenset({"EPS", "MPEG", "IPTC"})
+_REFUSED_SUFFIXES = frozenset({".svg", ".svgz"})  # refused by load_image, whatever a plugin may say
+
+
+def _openable_extensions() -> frozenset[str]:
+    """The suffixes (lower case, with the dot) of every format the installed Pillow can open and decode."""
+    suffixes = set()
+    for suffix, image_format in Image.registered_extensions().items():  # calls Image.init()
+        opener = Image.OPEN.get(image_format)
+        if opener is None or image_format in _REFUSED_FORMATS:
+            continue
+        if not (isinstance(opener[0], type) and issubclass(opener[0], ImageFile.StubImageFile)):
+            suffixes.add(suffix.lower())
+    return frozenset(suffixes - _REFUSED_SUFFIXES)
+
+
+#: File suffixes (lower case, with the dot) offered in file dialogs and picked up in folders: every format
+#: the installed Pillow opens (``.avif`` with Pillow 11.2+ built with libavif, ``.jp2``, ``.qoi``, ...).
+IMAGE_EXTENSIONS: frozenset[str] = _openable_extensions()
 
 #: Name used in error messages for in-memory (pasted) image data.
 CLIPBOARD_NAME = "<clipboard>"

@@ -458,7 +458,7 @@ def test_min_side_does_not_shrink_other_formats(tmp_path: Path) -> None:
 
 def test_image_extensions() -> None:
     expected = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-    assert expected == IMAGE_EXTENSIONS
+    assert expected <= IMAGE_EXTENSIONS  # the rest come from Pillow: tests/workbench/test_image_formats.py
     assert isinstance(IMAGE_EXTENSIONS, frozenset)
 
 
