@@ -118,3 +118,17 @@ def test_output_folder_missing_is_exit_2(zoo: Zoo, wide_photo: Path, tmp_path: P
     target = tmp_path / "nowhere" / "o.png"
     done = explain(wide_photo, "--model", zoo.workbench, "--out", target)
     assert done.returncode == 2 and "o.png: its folder does not exist" in done.stderr
+
+
+@pytest.mark.parametrize("which", ["external_ok", "nchw_fixed1"])
+def test_cam_on_external_data_and_foreign_fixed_batch_files(
+    which: str, zoo: Zoo, wide_photo: Path, tmp_path: Path
+) -> None:
+    """Weights as external data (read from the model's own folder) and a foreign fixed-batch file both work,
+    and nothing in the models' folders changes."""
+    saved, model = tmp_path / "map.npy", getattr(zoo, which)
+    before = {f.name: f.read_bytes() for f in model.parent.iterdir() if f.is_file()}
+    done = explain(wide_photo, "--model", model, "--method", "cam", "--out", tmp_path / "o.png", "--save-map", saved)
+    assert done.returncode == 0, done.stderr
+    assert "method: cam" in done.stdout and np.load(saved).shape == (40, 90)
+    assert {f.name: f.read_bytes() for f in model.parent.iterdir() if f.is_file()} == before  # files untouched
