@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.runtime import LoadedModel, SessionCache
 from desktop_app.view import backend
+from desktop_app.view.about import AboutDialog, about_text
 from desktop_app.view.batch import LIST_PAGE, BatchController
 from desktop_app.view.batch_progress import BatchProgress
 from desktop_app.view.compare import CompareController
@@ -253,6 +254,9 @@ class MainWindow(QMainWindow):
         model_menu.addAction(self.profile_action)
         model_menu.addAction(self.compare.action)
         model_menu.addAction(self.evaluate.action)
+        self.about_action = QAction(f"&About {APP_TITLE}", self, menuRole=QAction.MenuRole.AboutRole)
+        self.about_action.triggered.connect(self.show_about)
+        self.menuBar().addMenu("&Help").addAction(self.about_action)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
@@ -270,6 +274,13 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.compare.action)
         toolbar.addAction(self.evaluate.action)
         self.addToolBar(toolbar)
+
+    def show_about(self) -> AboutDialog:
+        """Help > About: versions, CPU, models folder and settings file (window-modal, returns at once)."""
+        dialog = AboutDialog(about_text(self.models_dir, self.settings.store.fileName()), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def _show_tab(self, panel: QWidget) -> None:
         """Bring ``panel``'s tab forward (the tabs show beside the image list, even an empty one)."""
@@ -491,4 +502,3 @@ class MainWindow(QMainWindow):
         self.evaluate.shutdown(msecs)
         self.compare.shutdown(msecs)
         self.runner.wait(msecs)
-

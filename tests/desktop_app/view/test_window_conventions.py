@@ -7,13 +7,23 @@ Example::
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator
+from pathlib import Path
 
+import onnxruntime as ort
+import PySide6
 import pytest
+from PySide6.QtCore import qVersion
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
+from desktop_app.view import about
+from desktop_app.view.about import AboutDialog, about_text, openvino_version
 from desktop_app.view.main_window import TITLE_SEPARATOR
 from desktop_app.view.settings import DISPLAY_NAME
+from workbench.cpu import cpu_info
+from workbench.version import package_version
 
 
 @pytest.fixture
@@ -44,3 +54,45 @@ def test_the_title_bar_names_the_app_once_after_the_model(make_window, model_ban
 def test_the_title_without_a_model_is_the_app_name(make_window, display_name: str) -> None:
     window = make_window(wait_loaded=False)
     assert title_bar(window.windowHandle().title(), display_name) == "CNN Workbench"
+
+
+def test_about_shows_versions_cpu_folders_and_copies_them_as_plain_text(
+    make_window, model_bank, settings, qapp: QApplication, tmp_path: Path
+) -> None:
+    window = make_window(model_bank["tiny"])
+    window.about_action.trigger()
+    dialog = next(d for d in window.findChildren(AboutDialog) if d.isVisible())
+    text = dialog.text.toPlainText()
+    lines = dict(line.split(": ", 1) for line in text.splitlines()[2:])
+    assert text.splitlines()[0] == f"CNN Workbench {package_version()}"
+    assert lines["ONNX Runtime"].startswith(f"{ort.__version__} (") and "CPUExecutionProvider" in lines["ONNX Runtime"]
+    assert lines["OpenVINO"] == openvino_version()
+    assert lines["Qt"] == f"{qVersion()} (PySide6 {PySide6.__version__})"
+    assert lines["Python"].startswith(platform.python_version())
+    cpu, features = cpu_info()
+    assert lines["CPU"].startswith(cpu)
+    for feature in features:
+        assert feature in lines["CPU instruction sets"]
+    assert lines["Models folder"] == str(window.models_dir)
+    assert lines["Settings file"] == str(tmp_path / "settings.ini") == settings.store.fileName()
+    QGuiApplication.clipboard().clear()
+    dialog.copy_button.click()
+    assert QGuiApplication.clipboard().text() == text
+    assert not QGuiApplication.clipboard().mimeData().hasHtml()
+    dialog.grab().save("/tmp/h18/about.png")
+    dialog.close()
+
+
+def test_about_shows_a_folder_with_markup_as_typed(tmp_path: Path, qtbot) -> None:
+    folder = tmp_path / "<b>models<img src=x.png>"
+    dialog = AboutDialog(about_text(folder, "/tmp/wb.ini"))
+    qtbot.addWidget(dialog)
+    assert f"Models folder: {folder}" in dialog.text.toPlainText().splitlines()
+
+
+def test_openvino_version_when_missing_and_present(monkeypatch) -> None:
+    monkeypatch.setattr(about.importlib.util, "find_spec", lambda name: None)
+    assert openvino_version() == "not installed"
+    monkeypatch.setattr(about.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(about.metadata, "version", lambda dist: "2025.4.0")
+    assert openvino_version() == "2025.4.0"
