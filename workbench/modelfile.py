@@ -7,9 +7,9 @@ metadata by seeking past them, and parses the rest with ``onnx`` (so a 500 MB mo
 kilobytes of reading, and a junk file fails at its first bytes). It refuses external data that is
 missing or whose location escapes the model's folder (``../secret.bin``), metadata values that are
 too large or not UTF-8, and describes the one image input (rank 4, 3 channels in NCHW or NHWC
-position, sides within ``preprocess.MAX_CROP_SIDE``) and the one rank-2 output (at most
-``contract.MAX_LABELS`` classes). Every problem is a :class:`ModelFileError` whose message is one
-line naming the file.
+position, sides within ``preprocess.MAX_CROP_SIDE``) and the one [N, classes] output ([N, classes, 1, 1]
+is read as such; at most ``contract.MAX_LABELS`` classes). Every problem is a :class:`ModelFileError`
+whose message is one line naming the file.
 
 Example::
 
@@ -99,9 +99,12 @@ def read_graph_info(path: Path) -> GraphInfo:
         raise ModelFileError(path, f"has {len(graph.output)} outputs; a classifier needs exactly one (the logits)")
     output = graph.output[0]
     out_dims = _dims(output)
+    if len(out_dims) == 4 and out_dims[2:] == [1, 1]:
+        out_dims = out_dims[:2]  # [N, classes, 1, 1] (older zoo models end in a 1x1 conv): read as [N, classes]
     if len(out_dims) != 2:
         shape = _shape_text(out_dims)
-        raise ModelFileError(path, f"output {output.name!r} has rank {len(out_dims)} {shape}; expected [N, classes]")
+        expected = "expected [N, classes] (or [N, classes, 1, 1])"
+        raise ModelFileError(path, f"output {output.name!r} has rank {len(out_dims)} {shape}; {expected}")
     if out_dims[1] is not None and out_dims[1] > MAX_LABELS:
         raise ModelFileError(path, f"output {output.name!r} has {out_dims[1]} classes; at most {MAX_LABELS}")
     return GraphInfo(

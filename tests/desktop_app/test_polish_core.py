@@ -1,0 +1,91 @@
+"""Models from anywhere and the command line (issue 18): [N, C, 1, 1] outputs, ambiguous ``--model`` names.
+
+Real ONNX files written with ``onnx.helper`` into ``tmp_path``, real PNGs written by Pillow; the command line
+runs in a subprocess. ``pytest tests/desktop_app/test_polish_core.py -q``
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+from desktop_app.core.catalog import inspect_model
+from desktop_app.core.classify import classify_paths
+from desktop_app.core.runtime import load_model
+from tests.desktop_app.helpers import run_cli
+
+SIDE = 32
+
+
+def conv_head_model(path: Path, classes: int = 10, spatial: tuple[int, int] = (1, 1)) -> Path:
+    """A foreign model (no workbench metadata) ending like old zoo models: mean pool, 1x1 conv -> [N, C, 1, 1].
+
+    Class 0 answers red, class 1 green, class 2 blue (weights 4x the channel mean); the rest stay at zero.
+    ``spatial`` other than (1, 1) makes the output [N, C, h, w] (pooled to that size), which is refused.
+    """
+    weights = np.zeros((classes, 3, 1, 1), np.float32)
+    for channel in range(3):
+        weights[channel, channel] = 4.0
+    pool = (
+        helper.make_node("ReduceMean", ["image", "axes"], ["pooled"], keepdims=1, name="pool")
+        if spatial == (1, 1)
+        else helper.make_node(
+            "AveragePool",
+            ["image"],
+            ["pooled"],
+            kernel_shape=[SIDE // spatial[0]] * 2,
+            strides=[SIDE // spatial[0]] * 2,
+            name="pool",
+        )
+    )
+    graph = helper.make_graph(
+        [pool, helper.make_node("Conv", ["pooled", "w"], ["logits"], name="classifier")],
+        "old_zoo",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, SIDE, SIDE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes, *spatial])],
+        [numpy_helper.from_array(np.array([2, 3], np.int64), "axes"), numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def square(path: Path, rgb: tuple[int, int, int]) -> Path:
+    Image.new("RGB", (40, 40), rgb).save(path)
+    return path
+
+
+def test_output_n_c_1_1_is_read_as_n_c(tmp_path: Path) -> None:
+    entry = inspect_model(conv_head_model(tmp_path / "densenet-ish.onnx"))
+    assert entry.usable, entry.error
+    assert entry.num_classes == 10 and entry.labels[0] == "class 0"
+    model = load_model(entry, "cpu")
+    logits = model.run(np.zeros((3, 3, SIDE, SIDE), np.float32))
+    assert logits.shape == (3, 10)
+    images = [square(tmp_path / f"{name}.png", rgb) for name, rgb in (("red", (230, 10, 10)), ("blue", (5, 5, 240)))]
+    results = list(classify_paths(model, images, top_k=3))
+    assert [r.prediction.indices[0] for r in results if r.prediction] == [0, 2]
+
+
+def test_other_spatial_outputs_are_still_refused(tmp_path: Path) -> None:
+    entry = inspect_model(conv_head_model(tmp_path / "segmenter.onnx", spatial=(2, 2)))
+    assert not entry.usable
+    assert entry.error is not None and "segmenter.onnx" in entry.error and "[N, classes, 1, 1]" in entry.error
+
+
+def test_classify_command_runs_a_model_with_a_1x1_output(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    conv_head_model(models / "old_zoo.onnx")
+    image = square(tmp_path / "green.png", (10, 220, 10))
+    done = run_cli("classify", image, "--model", "old_zoo", "--json", "--top-k", "2", models=models)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout.splitlines()[0])
+    assert record["indices"][0] == 1 and record["labels"][0] == "class 1"
