@@ -6,7 +6,8 @@
   listed in ``notices``.
 * :func:`choose_model` turns a ``--model`` value into an entry: a file path (when it exists, or
   contains a folder separator), else a name (``resnet18-imagenet-1k-random-fp32.onnx`` included)
-  matched case-insensitively against each file's stem, file name, display name and architecture.
+  matched case-insensitively against each file's stem, file name, display name and architecture, in
+  that order; a display name that several files share is refused, naming them all.
   Without a value, :func:`default_model` takes the first usable model, preferring EfficientNet-Lite0
   with ImageNet labels and trained weights.
 
@@ -244,7 +245,8 @@ def choose_model(spec: str | None, directory: str | os.PathLike[str] | None) -> 
     or the per-user folder).
 
     Raises:
-        ModelChoiceError: no such file or name, the match is unusable (its reason), or no model at all.
+        ModelChoiceError: no such file or name, several files with that display name (listed), the match
+            is unusable (its reason), or no model at all.
     """
     if spec is not None and _looks_like_file(spec):
         path = Path(spec).expanduser()
@@ -260,14 +262,39 @@ def choose_model(spec: str | None, directory: str | os.PathLike[str] | None) -> 
     entries = scan_models(folder)
     if spec is None:
         return default_model(entries, folder)
-    matches = [e for e in entries if _matches(e, spec)]
-    usable = [e for e in matches if e.usable]
-    if usable:
-        return _preferred(usable)
-    if matches:
-        raise ModelChoiceError(f"unusable model: {matches[0].error}")
+    return _choose_by_name(spec, entries, folder)
+
+
+def _choose_by_name(spec: str, entries: list[ModelEntry], folder: Path) -> ModelEntry:
+    """A file's stem, name or shown name picks that file; then a display name, refused when several files share
+    it (they are listed); then an architecture, which picks the preferred of its files."""
+    wanted = spec.strip().casefold()
+    by_file = [e for e in entries if wanted in {e.path.stem.casefold(), e.path.name.casefold(), e.name.casefold()}]
+    if by_file:
+        return _first_usable(by_file)
+    by_name = [e for e in entries if _base_name(e).casefold() == wanted]
+    if len(by_name) > 1:
+        files = _some([str(e.path) for e in by_name], 20)
+        raise ModelChoiceError(
+            f"{spec}: {len(by_name)} models in {folder} have that name: {files}; give the file name or path instead"
+        )
+    by_architecture = [e for e in entries if e.card is not None and e.card.architecture.casefold() == wanted]
+    if by_name or by_architecture:
+        return _first_usable(by_name or by_architecture)
     known = _some([e.path.stem for e in entries], 20) or "none"
     raise ModelChoiceError(f"{spec}: no model of that name in {folder} (available: {known})")
+
+
+def _first_usable(matches: list[ModelEntry]) -> ModelEntry:
+    usable = [e for e in matches if e.usable]
+    if not usable:
+        raise ModelChoiceError(f"unusable model: {matches[0].error}")
+    return _preferred(usable)
+
+
+def _base_name(entry: ModelEntry) -> str:
+    """The display name before :func:`scan_models` appended the file name to tell equal names apart."""
+    return entry.name.removesuffix(f" ({entry.path.name})")
 
 
 def default_model(entries: list[ModelEntry], folder: Path) -> ModelEntry:
@@ -302,11 +329,3 @@ def _preferred(entries: list[ModelEntry]) -> ModelEntry:
 
 def _looks_like_file(spec: str) -> bool:
     return Path(spec).expanduser().exists() or os.sep in spec or "/" in spec
-
-
-def _matches(entry: ModelEntry, spec: str) -> bool:
-    wanted = spec.strip().casefold()
-    names = {entry.path.stem, entry.path.name, entry.name}
-    if entry.card is not None:
-        names.add(entry.card.architecture)
-    return wanted in {n.casefold() for n in names}

@@ -7,16 +7,19 @@ runs in a subprocess. ``pytest tests/desktop_app/test_polish_core.py -q``
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from desktop_app.core.catalog import inspect_model
+from desktop_app.core.catalog import ModelChoiceError, choose_model, inspect_model
 from desktop_app.core.classify import classify_paths
 from desktop_app.core.runtime import load_model
+from tests.desktop_app.evaluate_helpers import colour_model
 from tests.desktop_app.helpers import run_cli
 
 SIDE = 32
@@ -89,3 +92,40 @@ def test_classify_command_runs_a_model_with_a_1x1_output(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout.splitlines()[0])
     assert record["indices"][0] == 1 and record["labels"][0] == "class 1"
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> Path:
+    """Two files with the same card (same display name) and a third model: ``models/`` of the name tests."""
+    models = tmp_path / "models"
+    models.mkdir()
+    colour_model(models / "colours.onnx")
+    shutil.copy(models / "colours.onnx", models / "colours-copy.onnx")
+    colour_model(models / "other.onnx")
+    return models
+
+
+def test_a_display_name_two_files_share_is_refused_naming_both(twins: Path) -> None:
+    display = inspect_model(twins / "colours.onnx").name
+    with pytest.raises(ModelChoiceError) as caught:
+        choose_model(display.upper(), twins)
+    message = str(caught.value)
+    assert "2 models" in message and "have that name" in message
+    assert str(twins / "colours.onnx") in message and str(twins / "colours-copy.onnx") in message
+    assert "no model of that name" not in message
+    # The file's stem, its file name and the name shown in the dropdown still pick one file each.
+    assert choose_model("colours-copy", twins).path.name == "colours-copy.onnx"
+    assert choose_model("colours.onnx", twins).path.name == "colours.onnx"
+    assert choose_model(f"{display} (colours-copy.onnx)", twins).path.name == "colours-copy.onnx"
+    assert choose_model(inspect_model(twins / "other.onnx").name, twins).path.name == "other.onnx"
+
+
+def test_classify_lists_the_files_sharing_a_name_and_exits_2(twins: Path, tmp_path: Path) -> None:
+    image = square(tmp_path / "red.png", (230, 10, 10))
+    display = inspect_model(twins / "colours.onnx").name
+    done = run_cli("classify", image, "--model", display, models=twins)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert "error:" in line and "colours.onnx" in line and "colours-copy.onnx" in line
+    assert "other.onnx" not in line
