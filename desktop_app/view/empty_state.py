@@ -11,11 +11,12 @@ w.set_no_model('/tmp/models'); print(w.command.text())"
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.view.text import PlainLabel, rich, shown
 
 CREATE_COMMAND = "python -m exporter export --default"
+OPEN_HINT = "…or use File > Open Images (Ctrl+O) or Open Folder (Ctrl+Shift+O), or paste an image (Ctrl+V)"
 EVALUATE_HINT = "Measure accuracy on a folder of class folders: Model > Evaluate on Labelled Images… (Ctrl+E)"
 
 
@@ -28,7 +29,7 @@ class EmptyState(QWidget):
         self.hint.setObjectName("dropHint")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setStyleSheet("font-size: 20pt; font-weight: 600; color: palette(dark);")
-        self.sub = PlainLabel("…or use File > Open (Ctrl+O), or paste an image (Ctrl+V)")
+        self.sub = PlainLabel(OPEN_HINT)
         self.sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.evaluate_hint = PlainLabel(EVALUATE_HINT)
         self.evaluate_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -59,7 +60,11 @@ class EmptyState(QWidget):
         layout.addWidget(self.sub)
         layout.addWidget(self.evaluate_hint)
         layout.addSpacing(24)
-        layout.addWidget(self.no_model, 0, Qt.AlignmentFlag.AlignHCenter)
+        row = QHBoxLayout()  # centred by stretches, not alignment: the wrapped folder name gets its height
+        row.addStretch(1)
+        row.addWidget(self.no_model, 4)
+        row.addStretch(1)
+        layout.addLayout(row)
         layout.addStretch(3)
         self.no_model.setMinimumWidth(620)
         self.no_model.setMaximumWidth(760)

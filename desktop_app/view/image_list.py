@@ -149,6 +149,14 @@ class ImageList(QListWidget):
         item.setToolTip(tooltip(record.error or (record.source if isinstance(record.source, str) else record.title)))
         item.setForeground(QBrush(color) if color is not None else QBrush())
 
+    def remove(self, key: int) -> None:
+        """Take the row of ``key`` out of the list (the next row becomes the current one)."""
+        item = self._items.pop(key, None)
+        self.records.pop(key, None)
+        self._previews.pop(key, None)
+        if item is not None:
+            self.takeItem(self.row(item))
+
     def clear_all(self) -> None:
         self.clear()
         self.records.clear()

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTabWidget,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -57,9 +56,11 @@ from desktop_app.view.model_info import ModelInfoPanel
 from desktop_app.view.result_panel import ResultPanel
 from desktop_app.view.settings import DISPLAY_NAME, AppSettings
 from desktop_app.view.status_line import StatusLine
-from desktop_app.view.text import PlainLabel, title
+from desktop_app.view.text import title
 from desktop_app.view.timing import TimingController
 from desktop_app.view.timing_panel import TimingPanel
+from desktop_app.view.window_actions import ListActions, open_folder
+from desktop_app.view.window_menus import fill_menus, make_toolbar
 from desktop_app.view.workers import TaskRunner
 from workbench.paths import models_dir as default_models_dir
 
@@ -153,11 +154,13 @@ class MainWindow(QMainWindow):
         pane_layout.setSpacing(0)
         pane_layout.addWidget(self.image_list, 1)
         pane_layout.addWidget(self.batch_progress)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(list_pane)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 860])
+        splitter.setSizes(self.settings.splitter or [300, 860])
+        names = [self.tabs.tabText(i).lower() for i in range(self.tabs.count())]
+        self.tabs.setCurrentIndex(names.index(self.settings.tab) if self.settings.tab in names else 0)
         self.empty_state = EmptyState()
         self.empty_state.rescan.clicked.connect(self.rescan)
         self.stack = QStackedWidget()
@@ -225,6 +228,17 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.batch.currentShown.connect(self.compare.image_changed)
+        self.clear_action = QAction("&Clear Images", self, shortcut=QKeySequence("Ctrl+Shift+Backspace"))
+        self.clear_action.setToolTip("Remove every image from the list (Ctrl+Shift+Backspace)")
+        self.clear_action.triggered.connect(self.batch.clear)
+        self.list_actions = ListActions(
+            self.image_list,
+            notify=self.notify,
+            model_name=lambda: self.loaded.model.entry.name if self.loaded is not None else None,
+            remove=self.remove_image,
+            clear_action=self.clear_action,
+            parent=self,
+        )
 
     def _build_actions(self) -> None:
         self.open_action = QAction("&Open Images…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
@@ -233,47 +247,28 @@ class MainWindow(QMainWindow):
         self.open_folder_action.triggered.connect(self.intake.open_folder)
         self.paste_action = QAction("&Paste Image", self, shortcut=QKeySequence(QKeySequence.StandardKey.Paste))
         self.paste_action.triggered.connect(self.intake.paste)
-        self.clear_action = QAction("&Clear Images", self, shortcut=QKeySequence("Ctrl+Shift+Backspace"))
-        self.clear_action.setToolTip("Remove every image from the list (Ctrl+Shift+Backspace)")
-        self.clear_action.triggered.connect(self.batch.clear)
         self.stop_action = QAction("&Stop Classifying", self, shortcut=QKeySequence(QKeySequence.StandardKey.Cancel))
         self.stop_action.triggered.connect(self.batch.stop)
         self.rescan_action = QAction("&Rescan Models", self, shortcut=QKeySequence("F5"))
         self.rescan_action.triggered.connect(self.rescan)
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
-        quit_action.triggered.connect(self.close)
-        menu = self.menuBar().addMenu("&File")
-        for action in (self.open_action, self.open_folder_action, self.paste_action, self.clear_action):
-            menu.addAction(action)
-        menu.addSeparator()
-        for action in (self.stop_action, self.rescan_action):
-            menu.addAction(action)
-        menu.addSeparator()
-        menu.addAction(quit_action)
-        model_menu = self.menuBar().addMenu("&Model")
-        model_menu.addAction(self.profile_action)
-        model_menu.addAction(self.compare.action)
-        model_menu.addAction(self.evaluate.action)
+        self.models_folder_action = QAction("Open &Models Folder", self)
+        self.models_folder_action.setToolTip("Show the models folder in the file manager (put .onnx files there)")
+        self.models_folder_action.triggered.connect(self.open_models_folder)
         self.about_action = QAction(f"&About {APP_TITLE}", self, menuRole=QAction.MenuRole.AboutRole)
         self.about_action.triggered.connect(self.show_about)
-        self.menuBar().addMenu("&Help").addAction(self.about_action)
-        toolbar = QToolBar("Main")
-        toolbar.setObjectName("mainToolbar")
-        toolbar.setMovable(False)
-        toolbar.addWidget(PlainLabel(" Model: "))
-        toolbar.addWidget(self.model_combo)
-        toolbar.addAction(self.rescan_action)
-        toolbar.addSeparator()
-        toolbar.addWidget(PlainLabel(" Provider: "))
-        toolbar.addWidget(self.provider_combo)
-        toolbar.addSeparator()
-        toolbar.addAction(self.open_action)
-        toolbar.addAction(self.profile_action)
-        self.compare.action.setIconText("Compare")  # the toolbar's short names; the menus keep the full ones
-        self.evaluate.action.setIconText("Evaluate")
-        toolbar.addAction(self.compare.action)
-        toolbar.addAction(self.evaluate.action)
-        self.addToolBar(toolbar)
+        self.quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
+        self.quit_action.triggered.connect(self.close)
+        fill_menus(self)
+        self.addToolBar(make_toolbar(self))
+
+    def open_models_folder(self) -> None:
+        """File > Open Models Folder: the file manager shows it (created first, so there is a place for models)."""
+        try:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.notify(f"Cannot create {self.models_dir}: {exc.strerror or exc}")
+            return
+        open_folder(self.models_dir, self.notify)
 
     def show_about(self) -> AboutDialog:
         """Help > About: versions, CPU, models folder and settings file (window-modal, returns at once)."""
@@ -473,6 +468,15 @@ class MainWindow(QMainWindow):
             self.settings.last_folder = str(first if first.is_dir() else first.parent)
             self.batch.add_paths(paths)
 
+    def remove_image(self, key: int) -> None:
+        """Take one row out of the list; a running pass goes on with the rows still waiting."""
+        running = self.batch.pending > 0
+        self.image_list.remove(key)
+        if not self.image_list.records:
+            self.batch.clear()
+        elif running:
+            self.batch.classify_all(only_missing=True)
+
     # ---- drag and drop (the intake decides) ---------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
         self.intake.drag_enter(event)
@@ -490,6 +494,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         self.settings.geometry = self.saveGeometry()
         self.settings.profile_runs = self.timing_panel.runs.value()
+        if any(self.splitter.sizes()):
+            self.settings.splitter = self.splitter.sizes()
+        self.settings.tab = self.tabs.tabText(self.tabs.currentIndex()).lower()
         self.settings.sync()
         self.shutdown()
         super().closeEvent(event)

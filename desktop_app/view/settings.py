@@ -1,4 +1,4 @@
-"""Persistent GUI settings (last model, provider, window geometry, last folder) via QSettings.
+"""Persistent GUI settings (last model, provider, window geometry and split, tab, last folder) via QSettings.
 
 The store is the platform's per-user QSettings for ``cnn-workbench/desktop`` (``desktop.conf``), unless
 ``$CNN_WORKBENCH_SETTINGS`` names an INI file (used by tests and scripts so that the user's
@@ -34,6 +34,8 @@ RUNS_RANGE = (1, 1000)  # the Timing tab's spin box
 DEFAULT_RUNS = 10
 MAX_TEXT = 4096  # a file name or folder longer than any file system allows is not one
 MAX_GEOMETRY_BYTES = 64 * 1024  # saveGeometry() writes ~70 bytes
+TABS = ("prediction", "compare", "timing", "evaluate", "model info")  # the window's tabs, lower-cased
+MAX_PANE = 100_000  # pixels: wider than any screen
 
 T = TypeVar("T")
 
@@ -89,6 +91,32 @@ def geometry_value(value: object) -> QByteArray | None:
     return value if not value.isEmpty() else None
 
 
+def tab_value(value: object) -> str:
+    """One of the window's tabs by name (:data:`TABS`, any case)."""
+    text = text_value(value).strip().lower()
+    if text not in TABS:
+        raise SettingError(f"{text!r} is not one of the tabs ({', '.join(TABS)})")
+    return text
+
+
+def splitter_value(value: object) -> list[int]:
+    """The widths of the image list and of the tabs, in pixels (the INI file has ``300, 860``)."""
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
+        raise SettingError(f"expected two widths like 300, 860, got {_kind(value)}")
+    sizes = []
+    for part in parts:
+        if isinstance(part, bool) or not isinstance(part, (int, str)):
+            raise SettingError(f"expected two whole numbers, got {_kind(part)}")
+        try:
+            sizes.append(int(part.strip()) if isinstance(part, str) else part)
+        except ValueError:
+            raise SettingError(f"{part!r} is not a whole number") from None
+    if not all(0 <= size <= MAX_PANE for size in sizes) or not any(sizes):
+        raise SettingError(f"{sizes[0]}, {sizes[1]} are not two widths within 0..{MAX_PANE} (not both 0)")
+    return sizes
+
+
 def _kind(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return f"a list of {len(value)} values"
@@ -126,7 +154,7 @@ class AppSettings:
 
     def check(self) -> list[str]:
         """Read every setting once, so that :attr:`problems` lists every unusable value; returns it."""
-        for name in ("last_model", "provider", "last_folder", "geometry", "profile_runs"):
+        for name in ("last_model", "provider", "last_folder", "geometry", "profile_runs", "splitter", "tab"):
             getattr(self, name)
         return list(self.problems)
 
@@ -170,6 +198,24 @@ class AppSettings:
     @profile_runs.setter
     def profile_runs(self, value: int) -> None:
         self.store.setValue("timing/runs", runs_value(value))
+
+    @property
+    def splitter(self) -> list[int] | None:
+        """The image list's and the tabs' widths; None: the window's default split."""
+        return self._read("window/splitter", splitter_value, None)
+
+    @splitter.setter
+    def splitter(self, sizes: list[int]) -> None:
+        self.store.setValue("window/splitter", splitter_value(list(sizes)))
+
+    @property
+    def tab(self) -> str:
+        """The tab shown last, by its lower-cased name (see :data:`TABS`)."""
+        return self._read("window/tab", tab_value, TABS[0])
+
+    @tab.setter
+    def tab(self, name: str) -> None:
+        self.store.setValue("window/tab", tab_value(name))
 
     def sync(self) -> None:
         self.store.sync()

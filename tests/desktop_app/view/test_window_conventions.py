@@ -8,56 +8,39 @@ Example::
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
 from pathlib import Path
 
 import onnxruntime as ort
 import PySide6
-import pytest
 from PySide6.QtCore import qVersion
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from desktop_app.view import about
 from desktop_app.view.about import AboutDialog, about_text, openvino_version
-from desktop_app.view.main_window import TITLE_SEPARATOR
-from desktop_app.view.settings import DISPLAY_NAME
+from tests.desktop_app.view.convention_helpers import display_name, title_bar
 from workbench.cpu import cpu_info
 from workbench.version import package_version
 
 
-@pytest.fixture
-def display_name(qapp: QApplication) -> Iterator[str]:
-    """The application display name as ``python -m desktop_app`` sets it (restored afterwards)."""
-    before = qapp.applicationDisplayName()
-    qapp.setApplicationDisplayName(DISPLAY_NAME)
-    yield DISPLAY_NAME
-    qapp.setApplicationDisplayName(before)
-
-
-def title_bar(title: str, display_name: str) -> str:
-    """What the window manager shows: Qt's ``QPlatformWindow::formatWindowTitle`` (qplatformwindow.cpp)."""
-    if display_name and not title.endswith(display_name):
-        return f"{title}{TITLE_SEPARATOR}{display_name}" if title else display_name
-    return title
-
-
-def test_the_title_bar_names_the_app_once_after_the_model(make_window, model_bank, display_name: str) -> None:
-    window = make_window(model_bank["trained"])
+def test_the_title_bar_names_the_app_once_after_the_model(make_window, model_bank) -> None:
+    with display_name():
+        window = make_window(model_bank["trained"])
+        shown = title_bar(window.windowHandle().title(), QApplication.applicationDisplayName())
     name = window.loaded.model.entry.name
     assert window.windowTitle() == f"{name} — CNN Workbench"
-    shown = title_bar(window.windowHandle().title(), QApplication.applicationDisplayName())
     assert shown == f"{name} — CNN Workbench"
     assert shown.count("CNN Workbench") == 1
 
 
-def test_the_title_without_a_model_is_the_app_name(make_window, display_name: str) -> None:
-    window = make_window(wait_loaded=False)
-    assert title_bar(window.windowHandle().title(), display_name) == "CNN Workbench"
+def test_the_title_without_a_model_is_the_app_name(make_window) -> None:
+    with display_name() as name:
+        window = make_window(wait_loaded=False)
+        assert title_bar(window.windowHandle().title(), name) == "CNN Workbench"
 
 
 def test_about_shows_versions_cpu_folders_and_copies_them_as_plain_text(
-    make_window, model_bank, settings, qapp: QApplication, tmp_path: Path
+    make_window, model_bank, settings, tmp_path: Path
 ) -> None:
     window = make_window(model_bank["tiny"])
     window.about_action.trigger()

@@ -1,0 +1,64 @@
+"""The main window's menu bar and toolbar, laid out from the actions the window and its controllers made.
+
+File (open, paste, clear, stop, rescan, models folder, quit), Edit (the selected image: copy its result or
+path, show its folder, remove it), View (the tabs, ``Ctrl+1`` …), Model (profile, compare, evaluate), Help
+(About). The toolbar holds the model and provider choices and the most used actions.
+
+Example::
+
+    QT_QPA_PLATFORM=offscreen python -c "from PySide6.QtWidgets import QApplication; \\
+from desktop_app.view.main_window import MainWindow; app = QApplication([]); w = MainWindow(); \\
+print([a.text() for a in w.menuBar().actions()]); w.shutdown()"
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QToolBar
+
+from desktop_app.view.text import PlainLabel
+from desktop_app.view.window_actions import tab_actions
+
+if TYPE_CHECKING:
+    from desktop_app.view.main_window import MainWindow
+
+__all__ = ["fill_menus", "make_toolbar"]
+
+
+def fill_menus(window: MainWindow) -> None:
+    """Add File, Edit, View, Model and Help to ``window``'s menu bar."""
+    bar = window.menuBar()
+    menu = bar.addMenu("&File")
+    menu.addActions([window.open_action, window.open_folder_action, window.paste_action, window.clear_action])
+    menu.addSeparator()
+    menu.addActions([window.stop_action, window.rescan_action, window.models_folder_action])
+    menu.addSeparator()
+    menu.addAction(window.quit_action)
+    lists = window.list_actions
+    edit = bar.addMenu("&Edit")
+    edit.addActions([lists.copy_action, lists.copy_path_action, lists.show_folder_action, lists.remove_action])
+    bar.addMenu("&View").addActions(tab_actions(window.tabs, window))
+    bar.addMenu("&Model").addActions([window.profile_action, window.compare.action, window.evaluate.action])
+    bar.addMenu("&Help").addAction(window.about_action)
+
+
+def make_toolbar(window: MainWindow) -> QToolBar:
+    """Model and provider choices, Rescan, Open, Profile, Compare and Evaluate (short names)."""
+    toolbar = QToolBar("Main")
+    toolbar.setObjectName("mainToolbar")
+    toolbar.setMovable(False)
+    toolbar.addWidget(PlainLabel(" Model: "))
+    toolbar.addWidget(window.model_combo)
+    toolbar.addAction(window.rescan_action)
+    toolbar.addSeparator()
+    toolbar.addWidget(PlainLabel(" Provider: "))
+    toolbar.addWidget(window.provider_combo)
+    toolbar.addSeparator()
+    toolbar.addAction(window.open_action)
+    toolbar.addAction(window.profile_action)
+    window.compare.action.setIconText("Compare")  # the toolbar's short names; the menus keep the full ones
+    window.evaluate.action.setIconText("Evaluate")
+    toolbar.addAction(window.compare.action)
+    toolbar.addAction(window.evaluate.action)
+    return toolbar
