@@ -71,7 +71,7 @@ def test_a_json_path_in_a_missing_folder_fails_before_measuring(tmp_path: Path) 
 
 
 def test_a_file_openvino_cannot_read_is_skipped_and_named(tmp_path: Path) -> None:
-    pytest.importorskip("openvino")  # the perf extra; the dev extra alone has no OpenVINO
+    pytest.importorskip("openvino")  # in the dev extra (and the perf extra)
     from exporter.bench import _add_openvino
 
     bogus = tmp_path / "bogus-int8.onnx"
