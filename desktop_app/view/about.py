@@ -18,7 +18,7 @@ from importlib import metadata
 
 import onnxruntime as ort
 import PySide6
-from PySide6.QtCore import qVersion
+from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QFontDatabase, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
@@ -27,7 +27,7 @@ from desktop_app.view.text import shown
 from workbench.cpu import cpu_info
 from workbench.version import package_version
 
-__all__ = ["AboutDialog", "about_text", "openvino_version"]
+__all__ = ["AboutDialog", "about_text", "openvino_version", "show_about"]
 
 
 def openvino_version() -> str:
@@ -59,6 +59,14 @@ def about_text(models_dir: str | os.PathLike[str], settings_file: str) -> str:
         f"Settings file: {settings_file}",
     ]
     return "\n".join(shown(line) for line in lines)
+
+
+def show_about(parent: QWidget, models_dir: str | os.PathLike[str], settings_file: str) -> AboutDialog:
+    """Help > About over ``parent`` (window-modal, returns at once; deleted when closed)."""
+    dialog = AboutDialog(about_text(models_dir, settings_file), parent)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
+    return dialog
 
 
 class AboutDialog(QDialog):

@@ -1,7 +1,8 @@
 """How images get into the window: the Open dialogs, paste (files or image data) and drag and drop of files.
 
 :class:`ImageIntake` turns each of these into a call of ``add_paths`` (files and folders, searched in a
-worker) or ``add_sources`` (pasted image bytes); the window forwards its drag and drop events to it.
+worker) or ``add_sources`` (pasted image bytes); ``.onnx`` files among dropped or pasted ones go to
+``open_models`` instead (they are models, not images). The window forwards its drag and drop events to it.
 File names from a drop or the clipboard are decoded losslessly (:func:`~desktop_app.view.text.local_path`).
 
 Example::
@@ -18,6 +19,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiAppli
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from desktop_app.view import backend
+from desktop_app.view.model_files import is_model_file
 from desktop_app.view.text import local_path
 from desktop_app.view.workers import TaskRunner
 from workbench.imageio import CLIPBOARD_NAME, IMAGE_EXTENSIONS
@@ -38,6 +40,7 @@ class ImageIntake(QObject):
         *,
         add_paths: Callable[[Sequence[str]], None],
         add_sources: Callable[[Sequence[str | bytes]], None],
+        open_models: Callable[[Sequence[str]], None],
         notify: Notify,
         start_folder: Callable[[], str],
         drag_active: Callable[[bool], None],
@@ -47,6 +50,7 @@ class ImageIntake(QObject):
         self.runner = runner
         self.add_paths = add_paths
         self.add_sources = add_sources
+        self.open_models = open_models
         self.notify = notify
         self.start_folder = start_folder
         self.drag_active = drag_active
@@ -57,7 +61,7 @@ class ImageIntake(QObject):
             self.window, "Open images", self.start_folder(), f"Images ({patterns});;All files (*)"
         )
         if files:
-            self.add_paths(files)
+            self.take(files)  # "All files" lets a model be chosen too
 
     def open_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.window, "Open a folder of images", self.start_folder())
@@ -69,7 +73,7 @@ class ImageIntake(QObject):
         mime = QGuiApplication.clipboard().mimeData()
         files = dropped_files(mime)
         if files:
-            self.add_paths(files)
+            self.take(files)
         elif mime is not None and mime.hasImage():
             image = QGuiApplication.clipboard().image()
             self.runner.submit(
@@ -85,7 +89,8 @@ class ImageIntake(QObject):
         if files:
             event.acceptProposedAction()
             self.drag_active(True)
-            self.notify(f"Release to classify {len(files)} item(s)", 3000)
+            models, images = split_models(files)
+            self.notify(release_text(len(models), len(images)), 3000)
         else:
             event.ignore()
 
@@ -107,7 +112,27 @@ class ImageIntake(QObject):
             return
         event.acceptProposedAction()
         self.notify("", 0)
-        self.add_paths(files)
+        self.take(files)
+
+    def take(self, files: Sequence[str]) -> None:
+        """Models (``.onnx``) to ``open_models``, everything else (images, folders) to ``add_paths``."""
+        models, images = split_models(files)
+        if models:
+            self.open_models(models)
+        if images:
+            self.add_paths(images)
+
+
+def split_models(files: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(models, others)``: the ``.onnx`` files, then the images and folders, each in the order given."""
+    models = [f for f in files if is_model_file(f)]
+    return models, [f for f in files if not is_model_file(f)]
+
+
+def release_text(models: int, images: int) -> str:
+    """What the status bar says while files are dragged over the window."""
+    parts = ([f"open {models} model(s)"] if models else []) + ([f"classify {images} item(s)"] if images else [])
+    return f"Release to {' and '.join(parts)}"
 
 
 def dropped_files(mime: QMimeData | None) -> list[str]:

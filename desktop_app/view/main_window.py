@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.runtime import LoadedModel, SessionCache
 from desktop_app.view import backend
-from desktop_app.view.about import AboutDialog, about_text
+from desktop_app.view.about import show_about
 from desktop_app.view.batch import LIST_PAGE, BatchController
 from desktop_app.view.batch_progress import BatchProgress
 from desktop_app.view.compare import CompareController
@@ -52,6 +52,7 @@ from desktop_app.view.evaluate_panel import EvaluatePanel
 from desktop_app.view.image_list import ImageList
 from desktop_app.view.intake import ImageIntake
 from desktop_app.view.model_combo import ModelCombo
+from desktop_app.view.model_files import ModelFiles
 from desktop_app.view.model_info import ModelInfoPanel
 from desktop_app.view.result_panel import ResultPanel
 from desktop_app.view.settings import DISPLAY_NAME, AppSettings
@@ -59,7 +60,7 @@ from desktop_app.view.status_line import StatusLine
 from desktop_app.view.text import title
 from desktop_app.view.timing import TimingController
 from desktop_app.view.timing_panel import TimingPanel
-from desktop_app.view.window_actions import ListActions, open_folder
+from desktop_app.view.window_actions import ListActions, open_models_folder
 from desktop_app.view.window_menus import fill_menus, make_toolbar
 from desktop_app.view.workers import TaskRunner
 from workbench.paths import models_dir as default_models_dir
@@ -104,7 +105,9 @@ class MainWindow(QMainWindow):
         self.models_dir = default_models_dir(models_dir)
         self.runner = TaskRunner(max_threads=2, parent=self)
         self.cache = SessionCache()
-        self.entries: list[ModelEntry] = []
+        self.entries: list[ModelEntry] = []  # the models folder's, then the files opened from anywhere
+        self.scanned: list[ModelEntry] = []  # the models folder's
+        self.opened: list[ModelEntry] = []  # File > Open Model… and dropped .onnx files, for this session
         self.loaded: backend.Loaded | None = None
         self._model_gen = 0  # bumped on every model/provider switch
         self.scan_count = 0  # completed scans of the models folder
@@ -208,11 +211,13 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.profile_action = self.timing.action
+        self.model_files = ModelFiles(self, self.runner, self.settings, notify=self.notify, open_entry=self.open_entry)
         self.intake = ImageIntake(
             self,
             self.runner,
             add_paths=self.add_paths,
             add_sources=self.batch.add_sources,
+            open_models=self.model_files.open_paths,
             notify=self.notify,
             start_folder=lambda: self.settings.last_folder,
             drag_active=self.empty_state.set_drag_active,
@@ -228,17 +233,6 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.batch.currentShown.connect(self.compare.image_changed)
-        self.clear_action = QAction("&Clear Images", self, shortcut=QKeySequence("Ctrl+Shift+Backspace"))
-        self.clear_action.setToolTip("Remove every image from the list (Ctrl+Shift+Backspace)")
-        self.clear_action.triggered.connect(self.batch.clear)
-        self.list_actions = ListActions(
-            self.image_list,
-            notify=self.notify,
-            model_name=lambda: self.loaded.model.entry.name if self.loaded is not None else None,
-            remove=self.remove_image,
-            clear_action=self.clear_action,
-            parent=self,
-        )
 
     def _build_actions(self) -> None:
         self.open_action = QAction("&Open Images…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
@@ -247,35 +241,23 @@ class MainWindow(QMainWindow):
         self.open_folder_action.triggered.connect(self.intake.open_folder)
         self.paste_action = QAction("&Paste Image", self, shortcut=QKeySequence(QKeySequence.StandardKey.Paste))
         self.paste_action.triggered.connect(self.intake.paste)
+        self.clear_action = QAction("&Clear Images", self, shortcut=QKeySequence("Ctrl+Shift+Backspace"))
+        self.clear_action.setToolTip("Remove every image from the list (Ctrl+Shift+Backspace)")
+        self.clear_action.triggered.connect(self.batch.clear)
+        self.list_actions = ListActions(self.batch, clear_action=self.clear_action, parent=self)
         self.stop_action = QAction("&Stop Classifying", self, shortcut=QKeySequence(QKeySequence.StandardKey.Cancel))
         self.stop_action.triggered.connect(self.batch.stop)
         self.rescan_action = QAction("&Rescan Models", self, shortcut=QKeySequence("F5"))
         self.rescan_action.triggered.connect(self.rescan)
         self.models_folder_action = QAction("Open &Models Folder", self)
         self.models_folder_action.setToolTip("Show the models folder in the file manager (put .onnx files there)")
-        self.models_folder_action.triggered.connect(self.open_models_folder)
+        self.models_folder_action.triggered.connect(lambda: open_models_folder(self.models_dir, self.notify))
         self.about_action = QAction(f"&About {APP_TITLE}", self, menuRole=QAction.MenuRole.AboutRole)
-        self.about_action.triggered.connect(self.show_about)
+        self.about_action.triggered.connect(lambda: show_about(self, self.models_dir, self.settings.store.fileName()))
         self.quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         self.quit_action.triggered.connect(self.close)
         fill_menus(self)
         self.addToolBar(make_toolbar(self))
-
-    def open_models_folder(self) -> None:
-        """File > Open Models Folder: the file manager shows it (created first, so there is a place for models)."""
-        try:
-            self.models_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self.notify(f"Cannot create {self.models_dir}: {exc.strerror or exc}")
-            return
-        open_folder(self.models_dir, self.notify)
-
-    def show_about(self) -> AboutDialog:
-        """Help > About: versions, CPU, models folder and settings file (window-modal, returns at once)."""
-        dialog = AboutDialog(about_text(self.models_dir, self.settings.store.fileName()), self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-        return dialog
 
     def _show_tab(self, panel: QWidget) -> None:
         """Bring ``panel``'s tab forward (the tabs show beside the image list, even an empty one)."""
@@ -304,31 +286,54 @@ class MainWindow(QMainWindow):
         )
 
     def _on_scan_failed(self, folder: str, message: str) -> None:
-        self.entries = []
-        self.model_combo.set_entries([])
+        self._set_entries([])
         self.notify(f"Cannot list {folder}: {message}")
         self._update_empty_state()
         self.scan_count += 1
 
     def _on_scanned(self, entries: list[ModelEntry]) -> None:
         current = self.current_entry()
-        self.entries = entries
-        self.model_combo.set_entries(entries)
+        self._set_entries(entries)
         self._update_empty_state()
         self.scan_count += 1
         self.modelsScanned.emit(len(entries))
-        wanted = current.path.name if current is not None else self.settings.last_model
-        index = self.model_combo.pick_index(wanted)
+        index = self._index_of(current) if current is not None else -1
+        if index < 0 or not self.entries[index].usable:
+            index = self.model_combo.pick_index(current.path.name if current is not None else self.settings.last_model)
         if index >= 0:
             self.model_combo.setCurrentIndex(index)
-            entry = entries[index]
+            entry = self.entries[index]
             shown = self.loaded.model.entry if self.loaded is not None else (self._loading or (None,))[0]
             if shown != entry:  # another file, or the same file changed on disk
                 self.select_model(index)
         elif self.loaded is not None:
             self._unload("The loaded model's file is gone; choose another model.")
-        self.evaluate.set_models(entries, self.current_entry())
-        self.compare.set_models(entries, self.current_entry())
+        self._share_models()
+
+    def _set_entries(self, scanned: list[ModelEntry]) -> None:
+        """The dropdown: the models folder's files, then those opened from anywhere (not listed twice)."""
+        self.scanned = scanned
+        listed = {_same(e.path) for e in scanned}
+        self.entries = scanned + [e for e in self.opened if _same(e.path) not in listed]
+        self.model_combo.set_entries(self.entries)
+
+    def _share_models(self) -> None:
+        """The Evaluate and Compare tabs offer the same models as the dropdown."""
+        self.evaluate.set_models(self.entries, self.current_entry())
+        self.compare.set_models(self.entries, self.current_entry())
+
+    def open_entry(self, entry: ModelEntry) -> None:
+        """A model opened from anywhere: it joins the dropdown for the session and is loaded."""
+        self.opened = [e for e in self.opened if _same(e.path) != _same(entry.path)] + [entry]
+        index = self._index_of(entry)
+        if index < 0:
+            current = self.model_combo.currentIndex()
+            self._set_entries(self.scanned)
+            self.model_combo.setCurrentIndex(current)
+            self._update_empty_state()
+            index = self._index_of(entry)
+        self.select_model(index)
+        self._share_models()
 
     def current_entry(self) -> ModelEntry | None:
         return self.model_combo.current_entry()
@@ -448,7 +453,7 @@ class MainWindow(QMainWindow):
 
     def _index_of(self, entry: ModelEntry) -> int:
         """The combo index of ``entry``'s file now (the list may have been rescanned meanwhile), else -1."""
-        return next((i for i, e in enumerate(self.entries) if e.path == entry.path), -1)
+        return next((i for i, e in enumerate(self.entries) if _same(e.path) == _same(entry.path)), -1)
 
     def _unload(self, message: str) -> None:
         self._model_gen += 1
@@ -467,15 +472,6 @@ class MainWindow(QMainWindow):
             first = Path(paths[0]).absolute()
             self.settings.last_folder = str(first if first.is_dir() else first.parent)
             self.batch.add_paths(paths)
-
-    def remove_image(self, key: int) -> None:
-        """Take one row out of the list; a running pass goes on with the rows still waiting."""
-        running = self.batch.pending > 0
-        self.image_list.remove(key)
-        if not self.image_list.records:
-            self.batch.clear()
-        elif running:
-            self.batch.classify_all(only_missing=True)
 
     # ---- drag and drop (the intake decides) ---------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
@@ -509,3 +505,8 @@ class MainWindow(QMainWindow):
         self.evaluate.shutdown(msecs)
         self.compare.shutdown(msecs)
         self.runner.wait(msecs)
+
+
+def _same(path: Path) -> Path:
+    """``path`` as one file is named once, whichever way it was reached (models folder, dialog, drop)."""
+    return Path(os.path.realpath(path))

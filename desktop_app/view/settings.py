@@ -36,6 +36,7 @@ MAX_TEXT = 4096  # a file name or folder longer than any file system allows is n
 MAX_GEOMETRY_BYTES = 64 * 1024  # saveGeometry() writes ~70 bytes
 TABS = ("prediction", "compare", "timing", "evaluate", "model info")  # the window's tabs, lower-cased
 MAX_PANE = 100_000  # pixels: wider than any screen
+MAX_RECENT = 10  # File > Recent Models
 
 T = TypeVar("T")
 
@@ -117,6 +118,15 @@ def splitter_value(value: object) -> list[int]:
     return sizes
 
 
+def paths_value(value: object) -> list[str]:
+    """A list of file names (an INI file holds one as plain text, several as ``"a", "b"``)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise SettingError(f"expected a list of files, got {_kind(value)}")
+    paths = [text_value(item) for item in items]
+    return [path for path in paths if path][:MAX_RECENT]
+
+
 def _kind(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return f"a list of {len(value)} values"
@@ -148,13 +158,14 @@ class AppSettings:
         except SettingError as exc:
             section, _, name = key.rpartition("/")
             where = f"[{section}] {name}" if section else name
-            instead = f"using {default!r}" if default not in ("", None) else "ignored"
+            instead = f"using {default!r}" if default not in ("", None, []) else "ignored"
             self._problem(f"{self.store.fileName()}: {where}: {exc}; {instead}")
             return default
 
     def check(self) -> list[str]:
         """Read every setting once, so that :attr:`problems` lists every unusable value; returns it."""
-        for name in ("last_model", "provider", "last_folder", "geometry", "profile_runs", "splitter", "tab"):
+        names = ("last_model", "provider", "last_folder", "geometry", "profile_runs")
+        for name in (*names, "splitter", "tab", "recent_models"):
             getattr(self, name)
         return list(self.problems)
 
@@ -216,6 +227,19 @@ class AppSettings:
     @tab.setter
     def tab(self, name: str) -> None:
         self.store.setValue("window/tab", tab_value(name))
+
+    @property
+    def recent_models(self) -> list[str]:
+        """Model files opened from anywhere (File > Open Model…, drops), newest first, at most MAX_RECENT."""
+        return self._read("model/recent", paths_value, [])
+
+    @recent_models.setter
+    def recent_models(self, paths: list[str]) -> None:
+        kept = list(dict.fromkeys(paths_value(list(paths))))  # no duplicates, newest first
+        if kept:
+            self.store.setValue("model/recent", kept)
+        else:
+            self.store.remove("model/recent")
 
     def sync(self) -> None:
         self.store.sync()

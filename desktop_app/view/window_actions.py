@@ -20,10 +20,11 @@ from PySide6.QtCore import QObject, QPoint, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMenu, QTabWidget, QWidget
 
-from desktop_app.view.image_list import ImageList, ImageRecord
+from desktop_app.view.batch import BatchController
+from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.text import shown
 
-__all__ = ["ListActions", "open_folder", "result_text", "tab_actions"]
+__all__ = ["ListActions", "open_folder", "open_models_folder", "result_text", "tab_actions"]
 
 Notify = Callable[[str, int], None]
 
@@ -39,6 +40,16 @@ def result_text(record: ImageRecord, model_name: str | None) -> str:
     return "\n".join([head, *rows])
 
 
+def open_models_folder(folder: Path, notify: Notify) -> bool:
+    """File > Open Models Folder: the file manager shows it (created first, so there is a place for models)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        notify(f"Cannot create {shown(folder)}: {exc.strerror or exc}", 10000)
+        return False
+    return open_folder(folder, notify)
+
+
 def open_folder(folder: Path, notify: Notify) -> bool:
     """Show ``folder`` in the platform's file manager; says so in the status bar when that fails."""
     if not folder.is_dir():
@@ -51,27 +62,22 @@ def open_folder(folder: Path, notify: Notify) -> bool:
 
 
 class ListActions(QObject):
-    """Actions on ``image_list``'s selected row, and its context menu; see the module docstring.
+    """Actions on the selected row of ``batch``'s image list, and the list's context menu; see the module docstring.
 
-    ``remove(key)`` takes a row out of the list (the window keeps its classification pass right);
-    ``clear_action`` is the window's Clear, added to the menu; ``model_name()`` names the loaded model.
+    ``clear_action`` is the window's Clear, added to the menu; Copy Result names the batch's current model.
     """
 
     def __init__(
         self,
-        image_list: ImageList,
+        batch: BatchController,
         *,
-        notify: Notify,
-        model_name: Callable[[], str | None],
-        remove: Callable[[int], None],
         clear_action: QAction,
         parent: QWidget,
     ) -> None:
         super().__init__(parent)
-        self.image_list = image_list
-        self.notify = notify
-        self.model_name = model_name
-        self.remove = remove
+        self.batch = batch
+        self.image_list = image_list = batch.image_list
+        self.notify = batch.notify
         self.clear_action = clear_action
         self.copy_action = QAction("&Copy Result", parent, shortcut=QKeySequence(QKeySequence.StandardKey.Copy))
         self.copy_action.setToolTip("Copy the selected image's top-5 as text (Ctrl+C)")
@@ -127,7 +133,8 @@ class ListActions(QObject):
     def copy_result(self) -> None:
         record = self._selected()
         if record is not None:
-            QGuiApplication.clipboard().setText(result_text(record, self.model_name()))
+            model = self.batch.current_model()
+            QGuiApplication.clipboard().setText(result_text(record, model.entry.name if model is not None else None))
             self.notify(f"Copied the result of {record.title}", 4000)
 
     def _file(self) -> Path | None:
@@ -154,6 +161,15 @@ class ListActions(QObject):
         record = self._selected()
         if record is not None:
             self.remove(record.key)
+
+    def remove(self, key: int) -> None:
+        """Take one row out of the list; a running pass goes on with the rows still waiting."""
+        running = self.batch.pending > 0
+        self.image_list.remove(key)
+        if not self.image_list.records:
+            self.batch.clear()
+        elif running:
+            self.batch.classify_all(only_missing=True)
 
 
 def tab_actions(tabs: QTabWidget, parent: QWidget) -> list[QAction]:

@@ -1,8 +1,9 @@
 """The main window's menu bar and toolbar, laid out from the actions the window and its controllers made.
 
-File (open, paste, clear, stop, rescan, models folder, quit), Edit (the selected image: copy its result or
-path, show its folder, remove it), View (the tabs, ``Ctrl+1`` …), Model (profile, compare, evaluate), Help
-(About). The toolbar holds the model and provider choices and the most used actions.
+File (open images, a folder or a model, recent models, paste, clear, stop, rescan, models folder,
+quit), Edit (the selected image: copy its result or path, show its folder, remove it), View (the tabs,
+``Ctrl+1`` …), Model (profile, compare, evaluate), Help (About). The toolbar holds the model and provider
+choices and the most used actions.
 
 Example::
 
@@ -30,7 +31,9 @@ def fill_menus(window: MainWindow) -> None:
     """Add File, Edit, View, Model and Help to ``window``'s menu bar."""
     bar = window.menuBar()
     menu = bar.addMenu("&File")
-    menu.addActions([window.open_action, window.open_folder_action, window.paste_action, window.clear_action])
+    menu.addActions([window.open_action, window.open_folder_action, window.model_files.action])
+    menu.addMenu(window.model_files.recent_menu)
+    menu.addActions([window.paste_action, window.clear_action])
     menu.addSeparator()
     menu.addActions([window.stop_action, window.rescan_action, window.models_folder_action])
     menu.addSeparator()

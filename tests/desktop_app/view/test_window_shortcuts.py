@@ -100,7 +100,7 @@ def test_removing_a_row_while_classifying_finishes_the_others(make_window, model
     with qtbot.waitSignal(window.batchFinished, timeout=30000):
         assert drop_paths(window, [photos["chelsea"], photos["coffee"]])
         qtbot.waitUntil(lambda: len(window.image_list.records) == 2, timeout=10000)
-        window.remove_image(next(iter(window.image_list.records)))
+        window.list_actions.remove(next(iter(window.image_list.records)))
     records = list(window.image_list.records.values())
     assert [r.title for r in records] == ["coffee.png"] and records[0].scores
 
