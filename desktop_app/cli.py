@@ -33,7 +33,20 @@ from desktop_app import cli_evaluate, cli_explain
 from desktop_app.core.catalog import ModelChoiceError, ModelEntry, choose_model
 from desktop_app.core.classify import NON_FINITE_REASON, FileResult, classify_paths
 from desktop_app.core.evaluate import file_sha256
-from desktop_app.core.profiling import ProfileReport, ProfileRow, aggregate, profile_model, to_csv, to_json
+from desktop_app.core.profiling import (
+    DEFAULT_RUNS,
+    DEFAULT_WARMUP,
+    GROUPINGS,
+    ProfileReport,
+    ProfileRow,
+    aggregate,
+    gap_note,
+    group_by,
+    load_note,
+    profile_model,
+    to_csv,
+    to_json,
+)
 from desktop_app.core.providers import PROVIDER_CHOICES, ModelLoadError, one_line
 from desktop_app.core.runtime import LoadedModel, load_model
 from workbench.atomic import write_text_atomic
@@ -90,9 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profile.add_argument("image", metavar="IMAGE", help="the image to run the model on")
     _add_model_options(profile)
-    profile.add_argument("--runs", type=_positive_int, default=20, metavar="N", help="timed runs (default: 20)")
     profile.add_argument(
-        "--warmup", type=_positive_int, default=3, metavar="W", help="warm-up runs, the first included (default: 3)"
+        "--runs", type=_positive_int, default=DEFAULT_RUNS, metavar="N", help=f"timed runs (default: {DEFAULT_RUNS})"
+    )
+    profile.add_argument(
+        "--warmup",
+        type=_positive_int,
+        default=DEFAULT_WARMUP,
+        metavar="W",
+        help=f"warm-up runs, the first included (default: {DEFAULT_WARMUP})",
     )
     profile.add_argument(
         "--depth",
@@ -101,7 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="D",
         help="aggregate to module depth D (1: layer3, 2: layer3.1); 0 shows single nodes (default: 0)",
     )
-    profile.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    profile.add_argument(
+        "--group-by",
+        choices=("module", *GROUPINGS),
+        default="module",
+        help="sum the rows by module (to --depth), by op type or by provider (default: module)",
+    )
+    profile.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as JSON instead of a table: timings, model file and sha256, image, versions, "
+        "CPU, threads and load",
+    )
     profile.add_argument("--csv", metavar="FILE", type=Path, help="also write the table to FILE as CSV")
     cli_evaluate.add_parser(commands, _add_engine_options)
     cli_explain.add_parser(commands, _add_engine_options)
@@ -381,7 +411,7 @@ def run_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"note: {display_path(entry.path.name)}: {printable(notice)}", file=err)
     if report.fallback_reason and args.provider == "cuda":
         print(f"warning: CUDA was requested but did not start: {report.fallback_reason}", file=err)
-    rows = aggregate(report, args.depth)
+    rows = aggregate(report, args.depth) if args.group_by == "module" else group_by(report, args.group_by)
     if args.csv is not None:
         try:
             write_text_atomic(args.csv, to_csv(rows))  # a temporary file renamed into place: never half a CSV
@@ -389,7 +419,7 @@ def run_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError(f"{display_path(args.csv)}: cannot write CSV ({exc.strerror or exc})") from exc
     if args.json:
         try:
-            text = to_json(report, rows, ensure_ascii=ascii_only(out))
+            text = to_json(report, rows, image=display_path(args.image), ensure_ascii=ascii_only(out))
         except ValueError as exc:  # allow_nan=False: a non-finite timing is refused, never written as NaN
             print(f"error: {printable(report.model)}: the profile holds non-finite numbers ({exc})", file=err)
             return EXIT_FAILED
@@ -419,3 +449,6 @@ def print_profile(report: ProfileReport, rows: Sequence[ProfileRow], out: TextIO
         f"first run {report.first_run_ms:.3f} ms wall, {report.first_run_node_sum_us / 1000:.3f} ms in layers",
         file=out,
     )
+    print(gap_note(report), file=out)
+    if load_note(report):
+        print(load_note(report), file=out)

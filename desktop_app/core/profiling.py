@@ -6,7 +6,10 @@ then N timed runs on one image, and parses ORT's Chrome-trace JSON: ``Node`` eve
 delimit the runs. Each node is named after its PyTorch module through the file's node map
 (``layer3.1.conv2``); unmapped nodes keep their ONNX name under ``(graph)/``. The first run (cuDNN
 algorithm search, memory arena growth, ...) is reported separately from the median of the timed runs.
-:func:`aggregate` sums nodes into blocks (depth 1 -> ``layer3``, depth 2 -> ``layer3.1``).
+:func:`aggregate` sums nodes into blocks (depth 1 -> ``layer3``, depth 2 -> ``layer3.1``), :func:`group_by`
+by op type or provider; :func:`gap_note` says in one line why the wall time exceeds the sum of layer times.
+The GUI and ``profile`` share :data:`DEFAULT_RUNS` and :data:`DEFAULT_WARMUP`; :func:`to_json` records the
+model file and its sha256, the image, the versions, CPU, threads and load (:mod:`workbench.environment`).
 
 Example::
 
@@ -34,17 +37,25 @@ import numpy as np
 from PIL import Image
 
 from desktop_app.core.catalog import ModelEntry
+from desktop_app.core.evaluate import file_sha256
 from desktop_app.core.providers import create_session, default_session_options, short_provider_name
 from desktop_app.core.runtime import LoadedModel, ModelLoadError
 from workbench.contract import NodeMap, golden_input
-from workbench.names import printable
+from workbench.environment import busy_note, environment, load_average
+from workbench.names import display_path, printable
 from workbench.preprocess import preprocess_image
 
 __all__ = [
+    "DEFAULT_RUNS",
+    "DEFAULT_WARMUP",
     "GRAPH_PREFIX",
+    "GROUPINGS",
     "ProfileReport",
     "ProfileRow",
     "aggregate",
+    "gap_note",
+    "group_by",
+    "load_note",
     "parse_trace",
     "profile_model",
     "to_csv",
@@ -52,6 +63,11 @@ __all__ = [
 ]
 
 GRAPH_PREFIX = "(graph)"
+#: Timed runs and warm-up runs when nobody says otherwise: the Timing tab's and ``profile``'s defaults.
+DEFAULT_RUNS = 10
+DEFAULT_WARMUP = 3
+#: What :func:`group_by` can sum rows by, besides module depth (:func:`aggregate`).
+GROUPINGS = ("op", "provider")
 _KERNEL_SUFFIX = "_kernel_time"
 
 #: One run's kernel times: ORT node name -> (total µs, op type, provider).
@@ -94,6 +110,9 @@ class ProfileReport:
     first_run_wall_us: float
     node_sum_us: float  # sum of the node medians
     first_run_node_sum_us: float
+    model_file: str = ""  # the .onnx file profiled
+    threads: int | None = None  # intra-op threads asked for; None: ONNX Runtime's default (one per physical core)
+    load_average: tuple[float, float, float] | None = None  # os.getloadavg() right after the timed runs
 
     @property
     def wall_ms(self) -> float:
@@ -117,8 +136,8 @@ def profile_model(
     image: Image.Image | np.ndarray | None,
     *,
     provider: str | None = None,
-    runs: int = 20,
-    warmup: int = 3,
+    runs: int = DEFAULT_RUNS,
+    warmup: int = DEFAULT_WARMUP,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> ProfileReport:
@@ -170,6 +189,9 @@ def profile_model(
         first_run_wall_us=walls[0],
         node_sum_us=sum(r.median_us for r in rows),
         first_run_node_sum_us=sum(t for t, _, _ in per_run[0].values()),
+        model_file=str(entry.path),
+        threads=options.intra_op_num_threads or None,
+        load_average=load_average(),
     )
 
 
@@ -299,6 +321,60 @@ def aggregate(report: ProfileReport, depth: int | None) -> list[ProfileRow]:
     return sorted(rows, key=lambda r: (-r.median_us, r.module))
 
 
+def group_by(report: ProfileReport, by: str) -> list[ProfileRow]:
+    """Sum node rows by op type (``"op"``: a row per op type, e.g. ``Conv``) or by ``"provider"`` (``CPU``,
+    ``CUDA``), sorted by time; the row's ``module`` is the op type or provider.
+
+    Raises:
+        ValueError: ``by`` is not one of :data:`GROUPINGS`.
+    """
+    if by not in GROUPINGS:
+        raise ValueError(f"cannot group by {by!r}; expected one of {', '.join(GROUPINGS)}")
+    groups: dict[str, list[ProfileRow]] = defaultdict(list)
+    for row in report.rows:
+        groups[row.op_types if by == "op" else row.provider].append(row)
+    total = sum(r.median_us for r in report.rows) or 1.0
+    rows = [
+        ProfileRow(
+            module=key,
+            op_types=_join(r.op_types for r in members),
+            provider=_join(r.provider for r in members),
+            median_us=sum(r.median_us for r in members),
+            share=100.0 * sum(r.median_us for r in members) / total,
+            first_run_us=sum(r.first_run_us for r in members),
+            nodes=sum(r.nodes for r in members),
+        )
+        for key, members in groups.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.median_us, r.module))
+
+
+def gap_note(report: ProfileReport) -> str:
+    """One line on the difference between the measured wall time and the sum of the layer (kernel) times."""
+    gap = report.wall_median_us - report.node_sum_us
+    if gap < 0:
+        return (
+            f"The layer times add up to {_ms(-gap)} ms more than the wall time: "
+            "some kernels ran at the same time (on parallel threads or streams)."
+        )
+    share = 100.0 * gap / report.wall_median_us if report.wall_median_us > 0 else 0.0
+    return (
+        f"{_ms(gap)} ms ({share:.0f}%) of the wall time is outside the layers' kernels: ONNX Runtime's copies of "
+        "the input and output, memory allocation, handing nodes to threads, and the call from Python."
+    )
+
+
+def _ms(microseconds: float) -> str:
+    """Milliseconds with 2 decimals, or 3 below 1 ms (a small model's whole run)."""
+    ms = microseconds / 1000
+    return f"{ms:.3f}" if abs(ms) < 1 else f"{ms:.2f}"
+
+
+def load_note(report: ProfileReport) -> str:
+    """:func:`workbench.environment.busy_note` for the load measured with the report (``""`` when not busy)."""
+    return busy_note(report.load_average) if report.load_average is not None else ""
+
+
 def _join(values: Iterable[str]) -> str:
     return ", ".join(dict.fromkeys(v for part in values for v in part.split(", ") if v))
 
@@ -329,9 +405,17 @@ def to_csv(rows: Sequence[ProfileRow]) -> str:
     return buffer.getvalue()
 
 
-def to_json(report: ProfileReport, rows: Sequence[ProfileRow] | None = None, *, ensure_ascii: bool = False) -> str:
+def to_json(
+    report: ProfileReport,
+    rows: Sequence[ProfileRow] | None = None,
+    *,
+    image: str | None = None,
+    ensure_ascii: bool = False,
+) -> str:
     """The report summary plus ``rows`` (default: the single-node rows) as indented, strict JSON.
 
+    Besides the timings it records the model file and its sha256, ``image`` (what was measured; None: the
+    grey input), the versions, the CPU, the threads and the load (:func:`workbench.environment.environment`).
     ``ensure_ascii`` escapes every non-ASCII character (for a stream that is not UTF-8).
 
     Raises:
@@ -347,7 +431,14 @@ def to_json(report: ProfileReport, rows: Sequence[ProfileRow] | None = None, *, 
         node_sum_ms=round(report.node_sum_us / 1000, 6),
         first_run_node_sum_ms=round(report.first_run_node_sum_us / 1000, 6),
     )
-    for key in ("wall_median_us", "first_run_wall_us", "node_sum_us", "first_run_node_sum_us"):
+    for key in ("wall_median_us", "first_run_wall_us", "node_sum_us", "first_run_node_sum_us", "load_average"):
         summary.pop(key)
+    summary["model_file"] = display_path(report.model_file) if report.model_file else None
+    summary["model_sha256"] = file_sha256(Path(report.model_file)) if report.model_file else None
+    summary["image"] = None if image is None else printable(image)
+    summary.update(environment(report.threads))
+    if report.load_average is not None:
+        summary["load_average_1_5_15"] = [round(value, 2) for value in report.load_average]
+    summary["outside_kernels"] = gap_note(report)
     summary["rows"] = [_row_dict(r) for r in (report.rows if rows is None else rows)]
     return json.dumps(summary, indent=2, ensure_ascii=ensure_ascii, allow_nan=False)

@@ -15,19 +15,23 @@ from collections.abc import Callable
 import numpy as np
 
 from desktop_app.core.profiling import (
+    DEFAULT_WARMUP,
     GRAPH_PREFIX,
     ProfileReport,
     ProfileRow,
     aggregate,
+    gap_note,
+    group_by,
+    load_note,
     profile_model,
     to_csv,
     to_json,
 )
 from desktop_app.core.runtime import LoadedModel
-from desktop_app.view.timing_panel import NODES, TimingRow, TimingTable
+from desktop_app.view.timing_panel import NODES, OP_TYPES, PROVIDERS, TimingRow, TimingTable
 from workbench.imageio import load_image
 
-WARMUP_RUNS = 3
+WARMUP_RUNS = DEFAULT_WARMUP
 
 
 def profile(
@@ -66,6 +70,11 @@ def max_depth(report: ProfileReport) -> int:
 
 
 def rows_at(report: ProfileReport, depth: int) -> list[ProfileRow]:
+    """The rows for the panel's grouping: single nodes, a module depth, op types or providers."""
+    if depth == OP_TYPES:
+        return group_by(report, "op")
+    if depth == PROVIDERS:
+        return group_by(report, "provider")
     return list(report.rows) if depth == NODES else aggregate(report, depth)
 
 
@@ -91,14 +100,15 @@ def timing_table(report: ProfileReport, depth: int) -> TimingTable:
         report.first_run_wall_us / 1000.0,
         report.runs,
         note,
+        tuple(line for line in (gap_note(report), load_note(report)) if line),
     )
 
 
-def export_text(report: ProfileReport, depth: int, fmt: str) -> str:
-    """The table at ``depth`` as CSV, or the report summary plus those rows as JSON."""
+def export_text(report: ProfileReport, depth: int, fmt: str, image: str | None = None) -> str:
+    """The table at ``depth`` as CSV, or the report summary plus those rows as JSON (naming ``image``)."""
     rows = rows_at(report, depth)
     if fmt == "csv":
         return to_csv(rows)
     if fmt == "json":
-        return to_json(report, rows)
+        return to_json(report, rows, image=image)
     raise ValueError(f"unknown export format {fmt!r}; expected csv or json")

@@ -1,7 +1,9 @@
 """Drives the "Timing" tab: runs the profiler in a worker (with progress and Cancel) and aggregates/exports its report.
 
-The controller owns the Profile action (menu, toolbar, Ctrl+P) and drives the panel it is given; it
-asks for the current model and image through callables and never sees the window.
+The controller owns the Profile action (menu, toolbar, :data:`PROFILE_SHORTCUT`: Ctrl+P is Print
+everywhere else) and drives the panel it is given; it asks for the current model and image through
+callables and never sees the window. Exports are offered as ``<model file>-timing.csv`` (or ``.json``,
+which also names the image, versions, CPU and load).
 
 Example::
 
@@ -11,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,8 +30,18 @@ from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.timing_panel import NODES, TimingPanel
 from desktop_app.view.workers import Job, TaskRunner
 from workbench.atomic import write_text_atomic
+from workbench.imageio import CLIPBOARD_NAME
+from workbench.names import display_path
 
 PROGRESS_INTERVAL_S = 0.1  # a small model runs thousands of times a second: the label needs ~10 updates
+PROFILE_SHORTCUT = "Ctrl+Shift+P"
+
+
+def suggested_name(report: ProfileReport, fmt: str) -> str:
+    """``resnet18-imagenet-1k-random-fp32-timing.csv``: the model file's stem, safe in any file system."""
+    stem = Path(report.model_file).stem if report.model_file else report.model
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "model"
+    return f"{safe[:100]}-timing.{fmt}"
 
 
 def _every(interval_s: float, report: Callable[[int, int], None]) -> Callable[[int, int], None]:
@@ -79,10 +92,11 @@ class TimingController(QObject):
         self.start_folder = start_folder
         self.report: ProfileReport | None = None
         self._subject = ("", "")  # (image title, description) the report was measured on
+        self._image_name: str | None = None  # the measured image as the JSON export names it (None: grey input)
         self._generation = 0
         self._job: Job | None = None
         self._busy_text = ""
-        self.action = QAction("Profile", self, shortcut=QKeySequence("Ctrl+P"))
+        self.action = QAction("Profile", self, shortcut=QKeySequence(PROFILE_SHORTCUT))
         self.action.setToolTip("Time every layer of the current model on the current image")
         self.action.triggered.connect(lambda: self.profile(panel.runs.value()))
         panel.profileRequested.connect(self.profile)
@@ -146,7 +160,7 @@ class TimingController(QObject):
                 progress=_every(PROGRESS_INTERVAL_S, lambda done, total: job.report((done, total))),
                 cancelled=lambda: job.cancelled,
             ),
-            on_result=lambda report: self._on_report(generation, report, (title, what)),
+            on_result=lambda report: self._on_report(generation, report, (title, what), _image_name(image)),
             on_error=lambda message: self._on_failed(generation, message),
             on_progress=lambda done_total: self._on_progress(generation, *done_total),
             generation=generation,
@@ -157,12 +171,15 @@ class TimingController(QObject):
         if generation == self._generation:
             self.panel.set_summary(f"{self._busy_text}: run {done} of {total} done…")
 
-    def _on_report(self, generation: int, report: ProfileReport, subject: tuple[str, str]) -> None:
+    def _on_report(
+        self, generation: int, report: ProfileReport, subject: tuple[str, str], image_name: str | None
+    ) -> None:
         if generation != self._generation:
             return
         self._job = None
         self.report = report
         self._subject = subject
+        self._image_name = image_name
         self._set_busy(False)
         self.panel.set_depths(pb.max_depth(report), self.panel.current_depth() or NODES)
         self._show()
@@ -188,7 +205,7 @@ class TimingController(QObject):
     def export_dialog(self, fmt: str) -> None:
         if self.report is None:
             return
-        start = Path(self.start_folder() or Path.home()) / f"timing.{fmt}"
+        start = Path(self.start_folder() or Path.home()) / suggested_name(self.report, fmt)
         path, _ = QFileDialog.getSaveFileName(
             self.panel.window(), f"Export timing as {fmt.upper()}", str(start), f"{fmt.upper()} (*.{fmt})"
         )
@@ -206,7 +223,7 @@ class TimingController(QObject):
         """
         if self.report is None:
             raise ValueError(f"{Path(path)}: nothing to export yet; press Profile first")
-        text = pb.export_text(self.report, self.panel.current_depth(), fmt)
+        text = pb.export_text(self.report, self.panel.current_depth(), fmt, self._image_name)
         target = Path(path)
         try:
             write_text_atomic(target, text)
@@ -215,3 +232,10 @@ class TimingController(QObject):
             raise
         self.notify(f"Wrote {target}", 8000)
         return target
+
+
+def _image_name(image: ImageRecord | None) -> str | None:
+    """The image a profile measured, as its export names it: the file, ``<clipboard>`` for pasted data."""
+    if image is None:
+        return None
+    return display_path(image.source) if isinstance(image.source, str) else CLIPBOARD_NAME

@@ -1,8 +1,11 @@
-"""The "Timing" tab: per-layer times (table + painted bar chart), depth control, CSV/JSON export.
+"""The "Timing" tab: per-layer times (table + painted bar chart), grouping control, CSV/JSON export.
 
-The panel only displays a :class:`TimingTable`; the window runs the profiler in a worker,
-aggregates to the chosen depth and writes exports. Module names, image and model names come from
-files: cells are plain text, tooltips escaped, and the summary is our markup around escaped text.
+The panel only displays a :class:`TimingTable`; the window runs the profiler in a worker, groups the
+rows (by module depth, single nodes, op type or provider) and writes exports. Module names, image and
+model names come from files: cells are plain text, tooltips escaped, and the summary is our markup
+around escaped text. The table's columns fit the window's default width (1180 px): the module column
+takes the room left and elides on the left (``…layer3.1.conv2``), the op types have a fixed width
+(elided too; every cell's tooltip holds its whole text), and there is no horizontal scroll bar.
 
 Example::
 
@@ -34,11 +37,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.profiling import DEFAULT_RUNS
 from desktop_app.view.bar_chart import BarChart
 from desktop_app.view.text import PlainLabel, rich, shown, tooltip
 
 COLUMNS = ("Module", "Op types", "Provider", "Median (ms)", "Share", "First run (ms)")
 NODES = 0  # depth value meaning "no aggregation: single ONNX nodes"
+OP_TYPES = -1  # grouping value: one row per op type (Conv, Gemm, ...)
+PROVIDERS = -2  # grouping value: one row per execution provider (CPU, CUDA, ...)
+_OP_TYPES_WIDTH = 150  # px: "Conv, Relu, Add" fits; longer lists elide (the tooltip has them all)
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,11 @@ class TimingTable:
     first_run_ms: float
     runs: int
     note: str = ""
+    explain: tuple[str, ...] = ()  # one line each: the wall time vs layer sum gap, the machine's load when high
 
 
 class TimingPanel(QWidget):
-    """Controls (runs, Profile/Cancel, depth, export) above a sorted table and a bar chart."""
+    """Controls (runs, Profile/Cancel, grouping, export) above a sorted table, and a bar chart below it."""
 
     profileRequested = Signal(int)  # timed runs
     cancelRequested = Signal()
@@ -73,14 +81,16 @@ class TimingPanel(QWidget):
         super().__init__(parent)
         self.runs = QSpinBox()
         self.runs.setRange(1, 1000)
-        self.runs.setValue(10)
+        self.runs.setValue(DEFAULT_RUNS)
         self.runs.setSuffix(" runs")
         self.runs.setToolTip("Timed runs after the warm-up runs; the table shows the median")
         self.profile_button = QPushButton("Profile")  # "Cancel" while a profile runs
         self.profile_button.clicked.connect(self._on_profile_button)
         self._busy = False
         self.depth_combo = QComboBox()  # not "depth": QWidget.depth() is the bit depth
-        self.depth_combo.setToolTip("Aggregate layer times to module blocks of this depth, or show single ONNX nodes")
+        self.depth_combo.setToolTip(
+            "Sum layer times by module blocks of a depth, by op type or by provider, or show single ONNX nodes"
+        )
         self.depth_combo.currentIndexChanged.connect(self._on_depth)
         self.csv_button = QPushButton("Export CSV…")
         self.json_button = QPushButton("Export JSON…")
@@ -96,10 +106,12 @@ class TimingPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.chart)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = QSplitter(Qt.Orientation.Vertical)  # the table gets the tab's whole width: no side scrolling
         splitter.addWidget(self.table)
         splitter.addWidget(scroll)
-        splitter.setSizes([520, 420])
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([330, 220])
         layout = QVBoxLayout(self)
         layout.addLayout(self._controls())
         layout.addWidget(self.summary)
@@ -129,25 +141,32 @@ class TimingPanel(QWidget):
         table.setWordWrap(False)
         table.setTextElideMode(Qt.TextElideMode.ElideLeft)
         table.setAlternatingRowColors(True)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the columns give way instead
         header = table.horizontalHeader()
-        for column in range(len(COLUMNS)):
+        header.setMinimumSectionSize(40)
+        for column in range(2, len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # op types: the column that can give way
-        header.setMaximumSectionSize(340)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # module: the room left, elided on the left
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(1, _OP_TYPES_WIDTH)
         return table
 
     def set_depths(self, max_depth: int, current: int | None = None) -> None:
-        """Offer "Depth 1" … "Depth max_depth" and "Single nodes"; keep ``current`` when possible."""
+        """Offer "Depth 1" … "Depth max_depth", "Single nodes", "Op type" and "Provider"; keep ``current``
+        when possible."""
         self.depth_combo.blockSignals(True)
         self.depth_combo.clear()
         for depth in range(1, max(1, max_depth) + 1):
             self.depth_combo.addItem(f"Depth {depth}", depth)
         self.depth_combo.addItem("Single nodes", NODES)
+        self.depth_combo.addItem("Op type", OP_TYPES)
+        self.depth_combo.addItem("Provider", PROVIDERS)
         index = self.depth_combo.findData(current if current is not None else NODES)
-        self.depth_combo.setCurrentIndex(index if index >= 0 else self.depth_combo.count() - 1)
+        self.depth_combo.setCurrentIndex(index if index >= 0 else self.depth_combo.findData(NODES))
         self.depth_combo.blockSignals(False)
 
     def current_depth(self) -> int:
+        """The grouping: a module depth (>= 1), :data:`NODES`, :data:`OP_TYPES` or :data:`PROVIDERS`."""
         return int(self.depth_combo.currentData() or NODES)
 
     def _on_profile_button(self) -> None:
@@ -195,6 +214,7 @@ class TimingPanel(QWidget):
         self.summary.setText(
             f"<b>Sum of layer times {table.layer_sum_ms:.2f} ms</b> · measured wall time {table.wall_ms:.2f} ms "
             f"(median of {table.runs} runs) · first run {table.first_run_ms:.2f} ms"
+            + "".join(f"<br>{rich(line)}" for line in table.explain)
             + (f"<br><small>{rich(table.note)}</small>" if table.note else "")
         )
         self.set_has_report(True)

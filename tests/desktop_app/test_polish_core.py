@@ -6,6 +6,7 @@ runs in a subprocess. ``pytest tests/desktop_app/test_polish_core.py -q``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ from PIL import Image
 
 from desktop_app.core.catalog import ModelChoiceError, choose_model, inspect_model
 from desktop_app.core.classify import classify_paths
+from desktop_app.core.profiling import DEFAULT_RUNS
 from desktop_app.core.runtime import load_model
 from tests.desktop_app.evaluate_helpers import colour_model
 from tests.desktop_app.helpers import run_cli
@@ -129,3 +131,28 @@ def test_classify_lists_the_files_sharing_a_name_and_exits_2(twins: Path, tmp_pa
     (line,) = done.stderr.strip().splitlines()
     assert "error:" in line and "colours.onnx" in line and "colours-copy.onnx" in line
     assert "other.onnx" not in line
+
+
+def test_profile_json_records_the_model_file_image_versions_cpu_threads_and_load(tmp_path: Path) -> None:
+    model = conv_head_model(tmp_path / "old_zoo.onnx")
+    image = square(tmp_path / "red.png", (230, 10, 10))
+    done = run_cli("profile", image, "--model", model, "--json", "--runs", "2", "--group-by", "op")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["model_file"] == str(model)
+    assert record["model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert record["image"] == str(image)
+    assert record["versions"]["python"] and (record["versions"]["onnxruntime"] or record["versions"]["onnxruntime-gpu"])
+    assert record["hardware"]["cpu"] and record["hardware"]["logical_cores"] >= 1
+    assert "threads" in record and len(record["load_average_1_5_15"]) == 3
+    assert record["runs"] == 2
+    assert {row["module"] for row in record["rows"]} >= {"Conv", "ReduceMean"}  # grouped by op type
+
+
+def test_profile_text_explains_the_gap_and_uses_the_shared_default_runs(tmp_path: Path) -> None:
+    model = conv_head_model(tmp_path / "old_zoo.onnx")
+    done = run_cli("profile", square(tmp_path / "red.png", (230, 10, 10)), "--model", model, "--group-by", "provider")
+    assert done.returncode == 0, done.stderr
+    assert f"median of {DEFAULT_RUNS} runs" in done.stdout
+    assert "outside the layers' kernels" in done.stdout
+    assert "\nCPU " in done.stdout  # one row per provider
