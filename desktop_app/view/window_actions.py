@@ -82,6 +82,10 @@ class ListActions(QObject):
         self.copy_action = QAction("&Copy Result", parent, shortcut=QKeySequence(QKeySequence.StandardKey.Copy))
         self.copy_action.setToolTip("Copy the selected image's top-5 as text (Ctrl+C)")
         self.copy_action.triggered.connect(self.copy_result)
+        # Ctrl+C where the image and its result are (the list, the Prediction tab); tables and text keep their own
+        self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        image_list.addAction(self.copy_action)
+        batch.result_panel.addAction(self.copy_action)
         self.copy_path_action = QAction("Copy &Path", parent)
         self.copy_path_action.triggered.connect(self.copy_path)
         self.show_folder_action = QAction("Open Containing &Folder", parent)

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog
 
+from desktop_app.view.intake import release_text, split_models
 from desktop_app.view.model_files import FOLDER_CHARS, recent_text
 from desktop_app.view.settings import MAX_RECENT, AppSettings
 from tests.desktop_app.view.helpers import drop_paths
@@ -140,3 +141,13 @@ def test_recent_items_shorten_long_folders_and_keep_ampersands() -> None:
     long = "/" + "x" * 100 + "/net.onnx"
     text = recent_text(long)
     assert text.startswith("net.onnx — /xxx") and "…" in text and len(text) == len("net.onnx — ") + FOLDER_CHARS
+
+
+def test_drops_split_models_from_images_and_say_what_release_does(tmp_path: Path) -> None:
+    folder = tmp_path / "looks.onnx"
+    folder.mkdir()  # a folder is searched for images, whatever its name
+    files = ["/m/a.ONNX", "/p/cat.png", str(folder), "/m/b.onnx"]
+    assert split_models(files) == (["/m/a.ONNX", "/m/b.onnx"], ["/p/cat.png", str(folder)])
+    assert release_text(2, 0) == "Release to open 2 model(s)"
+    assert release_text(1, 3) == "Release to open 1 model(s) and classify 3 item(s)"
+    assert release_text(0, 1) == "Release to classify 1 item(s)"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QTableWidget
 
 from desktop_app.view.batch import EMPTY_PAGE
 from desktop_app.view.settings import TABS, AppSettings
@@ -41,6 +41,7 @@ def test_ctrl_c_copies_the_selected_images_top5_as_text(make_window, model_bank,
     window.image_list.setCurrentRow(1)
     record = window.image_list.current_record()
     QGuiApplication.clipboard().clear()
+    window.image_list.setFocus()
     _press(window, qtbot, "Ctrl+C")
     text = QGuiApplication.clipboard().text()
     lines = text.splitlines()
@@ -51,6 +52,16 @@ def test_ctrl_c_copies_the_selected_images_top5_as_text(make_window, model_bank,
     assert text == result_text(record, window.loaded.model.entry.name)
     assert not QGuiApplication.clipboard().mimeData().hasHtml()
     QGuiApplication.clipboard().clear()
+    window.result_panel.setFocus()
+    _press(window, qtbot, "Ctrl+C")  # on the Prediction tab too
+    assert QGuiApplication.clipboard().text() == text
+    window.tabs.setCurrentWidget(window.timing_panel)
+    table = window.timing_panel.findChild(QTableWidget)
+    table.setFocus()
+    assert QApplication.focusWidget() is table
+    QGuiApplication.clipboard().clear()
+    _press(window, qtbot, "Ctrl+C")  # the Timing tab's table keeps Ctrl+C for its own cells
+    assert QGuiApplication.clipboard().text() == ""
 
 
 def test_the_context_menu_copies_the_path_shows_the_folder_and_removes(make_window, model_bank, photos, qtbot) -> None:
