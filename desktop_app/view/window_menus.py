@@ -14,20 +14,46 @@ print([a.text() for a in w.menuBar().actions()]); w.shutdown()"
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from PySide6.QtWidgets import QToolBar
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QComboBox, QMenuBar, QTabWidget, QToolBar
 
+from desktop_app.view.compare import CompareController
+from desktop_app.view.evaluate import EvaluateController
+from desktop_app.view.model_combo import ModelCombo
+from desktop_app.view.model_files import ModelFiles
 from desktop_app.view.text import PlainLabel
-from desktop_app.view.window_actions import tab_actions
+from desktop_app.view.window_actions import ListActions, tab_actions
 
-if TYPE_CHECKING:
-    from desktop_app.view.main_window import MainWindow
-
-__all__ = ["fill_menus", "make_toolbar"]
+__all__ = ["MenuOwner", "fill_menus", "make_toolbar"]
 
 
-def fill_menus(window: MainWindow) -> None:
+class MenuOwner(Protocol):
+    """What the menus and the toolbar are made of (the main window; only the entry point imports that)."""
+
+    open_action: QAction
+    open_folder_action: QAction
+    paste_action: QAction
+    clear_action: QAction
+    stop_action: QAction
+    rescan_action: QAction
+    models_folder_action: QAction
+    quit_action: QAction
+    about_action: QAction
+    profile_action: QAction
+    model_files: ModelFiles
+    list_actions: ListActions
+    compare: CompareController
+    evaluate: EvaluateController
+    tabs: QTabWidget
+    model_combo: ModelCombo
+    provider_combo: QComboBox
+
+    def menuBar(self) -> QMenuBar: ...
+
+
+def fill_menus(window: MenuOwner) -> None:
     """Add File, Edit, View, Model and Help to ``window``'s menu bar."""
     bar = window.menuBar()
     menu = bar.addMenu("&File")
@@ -41,12 +67,12 @@ def fill_menus(window: MainWindow) -> None:
     lists = window.list_actions
     edit = bar.addMenu("&Edit")
     edit.addActions([lists.copy_action, lists.copy_path_action, lists.show_folder_action, lists.remove_action])
-    bar.addMenu("&View").addActions(tab_actions(window.tabs, window))
+    bar.addMenu("&View").addActions(tab_actions(window.tabs, window.tabs.window()))
     bar.addMenu("&Model").addActions([window.profile_action, window.compare.action, window.evaluate.action])
     bar.addMenu("&Help").addAction(window.about_action)
 
 
-def make_toolbar(window: MainWindow) -> QToolBar:
+def make_toolbar(window: MenuOwner) -> QToolBar:
     """Model and provider choices, Rescan, Open, Profile, Compare and Evaluate (short names)."""
     toolbar = QToolBar("Main")
     toolbar.setObjectName("mainToolbar")
