@@ -63,6 +63,7 @@ class GraphInfo:
     output_name: str
     num_classes: int | None
     external_data: bool = False  # some tensors live in files beside the model
+    parameters: int | None = None  # elements of the weight initializers (floats and 8-bit integers)
 
 
 def read_graph_info(path: Path) -> GraphInfo:
@@ -118,7 +119,28 @@ def read_graph_info(path: Path) -> GraphInfo:
         output_name=output.name,
         num_classes=out_dims[1],
         external_data=external,
+        parameters=count_parameters(graph),
     )
+
+
+# Element types of learnt weights: floats, and the 8/4-bit integers of quantized models (int64 shapes, axes and
+# int32 biases of quantized convolutions are left out: they are not weights anyone counts).
+_WEIGHT_TYPES = frozenset(
+    {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE}
+    | {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT4, TensorProto.UINT4}
+)
+
+
+def count_parameters(graph: onnx.GraphProto) -> int:
+    """How many weight values the graph's initializers hold (from their dims; the data is never read)."""
+    total = 0
+    for tensor in graph.initializer:
+        if tensor.data_type in _WEIGHT_TYPES:
+            count = 1
+            for dim in tensor.dims:
+                count *= max(0, int(dim))
+            total += count
+    return total
 
 
 def _load_proto(path: Path) -> tuple[onnx.ModelProto, dict[str, str]]:

@@ -67,6 +67,7 @@ class ModelEntry:
     labels: tuple[str, ...] = ()
     notices: tuple[str, ...] = ()
     error: str | None = None
+    parameters: int | None = None  # weight values in the file's initializers (None: not read)
 
     @property
     def usable(self) -> bool:
@@ -218,6 +219,7 @@ def _entry(
         preprocess=preprocess,
         labels=labels,
         notices=notices,
+        parameters=info.parameters,
     )
 
 

@@ -17,7 +17,9 @@ m = load_model(e); print(m.providers, m.golden)"
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -26,6 +28,7 @@ import onnxruntime as ort
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.providers import ORT_ERRORS, ModelLoadError, create_session, parse_provider, short_provider_name
 from workbench.contract import golden_input
+from workbench.names import printable
 
 __all__ = [
     "GoldenResult",
@@ -123,18 +126,25 @@ def run_golden(model: LoadedModel) -> GoldenResult:
         logits = model.run(golden_input(golden.shape, golden.layout))[0].astype(np.float64)
     except ORT_ERRORS as exc:
         return GoldenResult(False, f"golden self-test could not run: {' '.join(str(exc).split())}")
-    return compare_golden(logits, golden.top5, golden.top5_logits, golden.tolerance * golden.logit_range)
+    tolerance = golden.tolerance * golden.logit_range
+    return compare_golden(logits, golden.top5, golden.top5_logits, tolerance, model.entry.labels)
 
 
 def compare_golden(
-    logits: np.ndarray, top5: tuple[int, ...], top5_logits: tuple[float, ...], tolerance: float
+    logits: np.ndarray,
+    top5: tuple[int, ...],
+    top5_logits: tuple[float, ...],
+    tolerance: float,
+    labels: Sequence[str] = (),
 ) -> GoldenResult:
     """Pass when the expected top-5 logits match within ``tolerance`` and no other class beats them.
 
-    Near-ties inside the tolerance may swap places without failing the test.
+    Near-ties inside the tolerance may swap places without failing the test. The message names the
+    classes by ``labels`` (``tabby, tiger cat, ...``) when given, else by index.
     """
     if not top5 or max(top5) >= logits.shape[0]:
         return GoldenResult(False, f"golden self-test FAILED: expected classes {list(top5)} of {logits.shape[0]}")
+    named = functools.partial(_class_names, labels=labels)
     expected = np.asarray(top5_logits, dtype=np.float64)
     difference = float(np.max(np.abs(logits[list(top5)] - expected)))
     others = np.delete(logits, list(top5))
@@ -143,12 +153,21 @@ def compare_golden(
     if difference > tolerance:
         return GoldenResult(
             False,
-            f"golden self-test FAILED: top-5 {actual_top5} (expected {list(top5)}), "
+            f"golden self-test FAILED: top-5 {named(actual_top5)} (expected {named(top5)}), "
             f"max logit difference {difference:.3g} > tolerance {tolerance:.3g}",
         )
     if intruder:
-        return GoldenResult(False, f"golden self-test FAILED: top-5 {actual_top5} (expected {list(top5)})")
-    return GoldenResult(True, f"golden self-test passed: top-5 {actual_top5}, max logit difference {difference:.2g}")
+        return GoldenResult(False, f"golden self-test FAILED: top-5 {named(actual_top5)} (expected {named(top5)})")
+    return GoldenResult(
+        True, f"golden self-test passed: top-5 {named(actual_top5)}, max logit difference {difference:.2g}"
+    )
+
+
+def _class_names(indices: Sequence[int], labels: Sequence[str]) -> str:
+    """``tabby, tiger cat, Egyptian cat`` when every index has a label, else ``[281, 282, 285]``."""
+    if labels and all(0 <= i < len(labels) for i in indices):
+        return ", ".join(printable(" ".join(str(labels[i]).split())) for i in indices)
+    return str([int(i) for i in indices])
 
 
 CacheKey = tuple[str, int, int, str]

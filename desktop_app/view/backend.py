@@ -214,7 +214,33 @@ def model_info(entry: ModelEntry, loaded: Loaded | None = None) -> ModelInfo:
         golden=golden,
         golden_ok=golden_ok,
         load=load_text,
+        input_shape=input_text(entry) if entry.usable else "",
+        parameters=entry.parameters,
+        gmacs=recorded_gmacs(entry),
+        file_bytes=_file_bytes(entry.path),
     )
+
+
+def input_text(entry: ModelEntry) -> str:
+    """``1 x 3 x 224 x 224 (NCHW, float32; any batch size)``."""
+    shape = " x ".join(str(d) for d in entry.input_shape)
+    batch = f"batch fixed at {entry.batch}" if entry.batch else "any batch size"
+    return f"{shape} ({entry.layout}, {entry.input_dtype}; {batch})"
+
+
+def recorded_gmacs(entry: ModelEntry) -> float | None:
+    """Multiply-accumulates per image (billions) when the file's card records them (``provenance.gmacs``)."""
+    value = entry.card.provenance.get("gmacs") if entry.card is not None else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
+def _file_bytes(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:  # the file went away since the scan: the tab says "unknown"
+        return None
 
 
 def source_title(source: str | bytes) -> str:

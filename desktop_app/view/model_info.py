@@ -1,5 +1,8 @@
 """The "Model info" tab: what the ONNX file says about itself, plus the golden self-test result.
 
+Besides the card it shows the input shape, the parameters (counted from the file's weight initializers),
+the GMACs when the card records them (``provenance.gmacs``; else "unknown") and the file size.
+
 The summary is our own HTML; every value in it comes from the file and is escaped
 (:func:`~desktop_app.view.text.rich`), so a label or name holding markup is shown, never rendered.
 
@@ -47,6 +50,10 @@ class ModelInfo:
     golden: str = "not run yet"
     golden_ok: bool | None = None
     load: str = ""
+    input_shape: str = ""  # e.g. "1 x 3 x 224 x 224 (NCHW, float32; any batch size)"
+    parameters: int | None = None  # weight values in the file's initializers
+    gmacs: float | None = None  # multiply-accumulates per image in billions, when the file records them
+    file_bytes: int | None = None
 
 
 class ModelInfoPanel(QWidget):
@@ -101,6 +108,13 @@ def render_html(info: ModelInfo) -> str:
     golden_color = OK if info.golden_ok else (WARN if info.golden_ok is False else "#616161")
     rows = [
         ("Architecture", esc(info.architecture or "unknown")),
+        ("Input", esc(info.input_shape or "—")),
+        ("Parameters", esc(parameters_text(info.parameters))),
+        (
+            "GMACs",
+            esc(f"{info.gmacs:.2f} per image" if info.gmacs is not None else "unknown (not recorded in the file)"),
+        ),
+        ("File size", esc(size_text(info.file_bytes))),
         ("Labels", esc(f"{len(info.labels)} ({info.label_set})" if info.label_set else str(len(info.labels)))),
         ("Precision", esc(info.precision or "?")),
         ("Weights", _mapping(info.weights)),
@@ -114,6 +128,28 @@ def render_html(info: ModelInfo) -> str:
     table = "".join(f'<tr><td valign="top"><b>{k}</b></td><td>{v}</td></tr>' for k, v in rows)
     parts.append(f'<table cellspacing="2" cellpadding="3">{table}</table>')
     return "".join(parts)
+
+
+def parameters_text(count: int | None) -> str:
+    """``11.7 M (11,689,512, counted from the file's weights)``; ``unknown`` when not counted."""
+    if count is None:
+        return "unknown"
+    short = f"{count / 1e6:.1f} M" if count >= 100_000 else f"{count / 1e3:.1f} k" if count >= 1000 else str(count)
+    return (
+        f"{short} ({count:,}, counted from the file's weights)"
+        if count >= 1000
+        else f"{short} (from the file's weights)"
+    )
+
+
+def size_text(size: int | None) -> str:
+    """``44.7 MB (46,827,520 bytes)``."""
+    if size is None:
+        return "unknown"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit} ({size:,} bytes)"
+    return f"{size} bytes"
 
 
 def _rounded(value: Any) -> Any:
