@@ -8,8 +8,10 @@ the window. It owns the "Explain Prediction" action (Ctrl+Shift+E). A map is one
 that :class:`~desktop_app.core.cam.CamSession` is opened once per model file and provider and kept) or,
 where CAM does not apply (VGG's head, foreign files) or is not wanted, occlusion sensitivity
 (:mod:`desktop_app.core.occlusion`, on the loaded model, with progress and Cancel). The same run gives the
-image's top-5, one button each; a click makes that class's map. Every run has a generation: Cancel, a new
-image, a new model or a new run bump it, so a stale map is never shown. The overlay
+image's top-5, one button each; a click makes that class's map. Once a map was asked for, a new image or
+model gets one too (when the tab is on show; else when it is brought forward, so browsing the list in
+another tab costs nothing). Every run has a generation: Cancel, a new image, a new model or a new run
+bump it, so a stale map is never shown. The overlay
 (:func:`desktop_app.core.overlay.render_overlay`) is drawn on a preview-sized copy, so the opacity slider is
 instant; "Save overlay…" writes the full-size PNG atomically in a job.
 
@@ -224,12 +226,14 @@ class ExplainController(QObject):
         self._job: Job | None = None
         self._generation = 0
         self._active = False  # once the user asked for a map, new images and models get one too
+        self._stale = False  # a new image or model arrived while the tab was hidden
         panel.explainRequested.connect(self.explain)
         panel.classRequested.connect(self.explain_class)
         panel.methodChanged.connect(lambda _m: self._rerun())
         panel.opacityChanged.connect(lambda _o: self._draw())
         panel.saveRequested.connect(self.save_overlay)
         panel.cancelRequested.connect(self.cancel)
+        panel.becameVisible.connect(self._on_visible)
         self._show_image()
 
     @property
@@ -251,7 +255,19 @@ class ExplainController(QObject):
         self._rerun()
 
     def _rerun(self) -> None:
-        if self._active or self.running:
+        """A new map when maps are wanted: now if the tab is on show, else when it is brought forward."""
+        if not (self._active or self.running):
+            return
+        if self.panel.isVisible():
+            self.explain()
+        else:
+            self._stop()
+            self.panel.set_running(False)
+            self._stale = True
+
+    def _on_visible(self) -> None:
+        if self._stale:
+            self._stale = False
             self.explain()
 
     def _show_image(self) -> None:
@@ -275,6 +291,7 @@ class ExplainController(QObject):
     def _start(self, class_index: int | None) -> None:
         model, record = self.current_model(), self.current_image()
         self._stop()
+        self._stale = False
         if model is None or record is None:
             self.explanation = None
             self.panel.clear(NO_MODEL if model is None else NO_IMAGE)

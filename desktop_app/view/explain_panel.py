@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QImage, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -59,6 +59,7 @@ class ExplainPanel(QWidget):
     opacityChanged = Signal(float)  # 0..1
     saveRequested = Signal()
     cancelRequested = Signal()
+    becameVisible = Signal()  # the tab was brought forward
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -135,6 +136,10 @@ class ExplainPanel(QWidget):
         layout.addLayout(legend)
         layout.addWidget(self.message)
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def showEvent(self, event: QShowEvent) -> None:  # Qt override
+        super().showEvent(event)
+        self.becameVisible.emit()
 
     # ---- state -------------------------------------------------------------------------------------------------
     def method_choice(self) -> str:

@@ -7,10 +7,11 @@ sees the window. It owns the "Inspect Layers" action (Ctrl+Shift+I). A run is on
 the file that outputs every layer (:mod:`desktop_app.core.inspect_layers`; that copy is opened once per
 file and provider and kept), and, with a second file chosen under "Compare with", the same for it and the
 per-layer SQNR (:func:`~desktop_app.core.inspect_layers.compare_layers`; a file of another architecture
-is refused with the reason). Every run has a generation: a new image, model, comparison file or run bumps
-it, so a stale table is never shown. Choosing a layer draws its first 64 feature maps (from the values
-kept in memory: no job); changing the threshold re-marks the chart and the table. "Export CSV…" writes
-the table atomically in a job.
+is refused with the reason). Once the user inspected, a new image, model or comparison file is inspected
+too (when the tab is on show; else when it is brought forward). Every run has a generation: a new image,
+model, comparison file or run bumps it, so a stale table is never shown. Choosing a layer draws its first
+64 feature maps (from the values kept in memory: no job); changing the threshold re-marks the chart and
+the table. "Export CSV…" writes the table atomically in a job.
 
 Example::
 
@@ -172,11 +173,13 @@ class InspectController(QObject):
         self._job: Job | None = None
         self._generation = 0
         self._active = False  # once the user inspected, new images and models are inspected too
+        self._stale = False  # a new image, model or comparison arrived while the tab was hidden
         panel.inspectRequested.connect(self.inspect)
         panel.compareChanged.connect(self._rerun)
         panel.thresholdChanged.connect(lambda _t: self._show_comparison())
         panel.layerSelected.connect(self.show_layer)
         panel.exportRequested.connect(self.export_csv)
+        panel.becameVisible.connect(self._on_visible)
         self._show_image()
         self._fill_choices()
 
@@ -213,7 +216,19 @@ class InspectController(QObject):
         self._rerun()
 
     def _rerun(self) -> None:
-        if self._active or self.running:
+        """A new table when inspections are wanted: now if the tab is on show, else when it is brought forward."""
+        if not (self._active or self.running):
+            return
+        if self.panel.isVisible():
+            self.inspect()
+        else:
+            self._stop()
+            self.panel.set_running(False)
+            self._stale = True
+
+    def _on_visible(self) -> None:
+        if self._stale:
+            self._stale = False
             self.inspect()
 
     def _show_image(self) -> None:
@@ -234,6 +249,7 @@ class InspectController(QObject):
         """Inspect the current image with the loaded model (and the comparison file); a run going is dropped."""
         model, record = self.current_model(), self.current_image()
         self._stop()
+        self._stale = False
         if model is None or record is None:
             self.inspection = None
             self.panel.clear(NO_MODEL if model is None else NO_IMAGE)

@@ -2,9 +2,9 @@
 
 The panel only displays what :class:`~desktop_app.view.inspect.InspectController` gives it: a "Compare
 with" choice (another file, ideally the same network's int8 or fp16 version), the SQNR threshold, Inspect
-and "Export CSV…"; a table with one row per layer (PyTorch module name, op, shape, mean, std, min, max,
-share of zeros, a small histogram, and the SQNR against the second file); for the selected layer its
-first 64 feature maps as greyscale thumbnails (each scaled to its own range); and the per-layer SQNR
+and "Export CSV…"; a table with one row per layer (PyTorch module name, the SQNR against the second file
+right after it, op, shape, mean, std, min, max, share of zeros, a small histogram); for the selected layer
+its first 64 feature maps as greyscale thumbnails (each scaled to its own range); and the per-layer SQNR
 chart (:class:`~desktop_app.view.sqnr_chart.SqnrChart`) with the first layer below the threshold named.
 Module names come from files: every text is plain (:class:`~desktop_app.view.text.PlainLabel`, ``shown``).
 
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -43,7 +43,7 @@ from desktop_app.view.result_panel import PreviewLabel
 from desktop_app.view.sqnr_chart import SqnrChart, db_text
 from desktop_app.view.text import PlainLabel, shown, tooltip
 
-COLUMNS = ("#", "Layer", "Op", "Shape", "Mean", "Std", "Min", "Max", "Zeros", "Histogram", "SQNR dB")
+COLUMNS = ("#", "Layer", "SQNR dB", "Op", "Shape", "Mean", "Std", "Min", "Max", "Zeros", "Histogram")  # SQNR: in view
 SQNR_COLUMN = COLUMNS.index("SQNR dB")
 HISTOGRAM_SIZE = (72, 18)
 MODULE_ROLE = Qt.ItemDataRole.UserRole
@@ -92,6 +92,7 @@ class InspectPanel(QWidget):
     compareChanged = Signal()
     thresholdChanged = Signal(float)
     layerSelected = Signal(str)  # a module name
+    becameVisible = Signal()  # the tab was brought forward
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -176,6 +177,10 @@ class InspectPanel(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.message)
 
+    def showEvent(self, event: QShowEvent) -> None:  # Qt override
+        super().showEvent(event)
+        self.becameVisible.emit()
+
     # ---- inputs -------------------------------------------------------------------------------------------------
     def set_compare_choices(self, choices: Sequence[tuple[str, str]]) -> None:
         """(text, key) items; the key "" means no comparison. The current key is kept when still offered."""
@@ -214,10 +219,10 @@ class InspectPanel(QWidget):
         self.table.setRowCount(len(rows))
         for index, row in enumerate(rows):
             shape = "x".join(map(str, row.shape))
-            cells = [str(row.index), row.module, row.op_type, shape, _number(row.mean), _number(row.std)]
-            cells += [_number(row.min), _number(row.max), f"{100 * row.zeros:.1f}%", ""]
             value = sqnr.get(row.module) if sqnr is not None else None
-            cells.append("" if value is None else db_text(value))
+            cells = [str(row.index), row.module, "" if value is None else db_text(value), row.op_type, shape]
+            cells += [_number(row.mean), _number(row.std), _number(row.min), _number(row.max)]
+            cells += [f"{100 * row.zeros:.1f}%", ""]
             items = [QTableWidgetItem(shown(text)) for text in cells]
             for column, item in enumerate(items):
                 item.setData(MODULE_ROLE, row.module)
@@ -227,7 +232,7 @@ class InspectPanel(QWidget):
             histogram.setData(Qt.ItemDataRole.DecorationRole, histogram_pixmap(row.histogram))
             histogram.setToolTip(tooltip(f"{row.size} values from {_number(row.min)} to {_number(row.max)}"))
         self.table.setColumnHidden(SQNR_COLUMN, sqnr is None)
-        self.table.setColumnWidth(1, min(max(self.table.sizeHintForColumn(1), 120), 220))
+        self.table.setColumnWidth(1, min(max(self.table.sizeHintForColumn(1), 120), 200))
         self.export_button.setEnabled(bool(rows))
 
     def mark_below(self, threshold: float) -> None:

@@ -72,6 +72,7 @@ def setup(qtbot, tmp_path: Path, models: dict[str, Path]) -> Iterator[Setup]:
     Image.open(PHOTOS["coffee"]).convert("RGB").resize((120, 120)).save(images["coffee"])
     panel = ExplainPanel()
     qtbot.addWidget(panel)
+    panel.show()  # maps follow new images and models only while the tab is on show
     model: list[LoadedModel | None] = [_load(models["tiny"])]
     current: list[ImageRecord | None] = [None]
     notes: list[str] = []
@@ -214,3 +215,14 @@ def test_unreadable_image_fails_with_its_name(qtbot, setup: Setup, tmp_path: Pat
         setup.select(1, "broken")
         setup.controller.explain()
     assert "broken.png" in failed.args[0]
+
+
+def test_hidden_tab_waits_until_shown(qtbot, setup: Setup) -> None:
+    setup.select(1, "cat")
+    _explain(qtbot, setup)
+    setup.panel.hide()
+    setup.select(2, "coffee")  # hidden: no job now
+    assert not setup.controller.running
+    with qtbot.waitSignal(setup.controller.mapShown, timeout=TIMEOUT) as blocker:
+        setup.panel.show()
+    assert blocker.args[0].title == "coffee.png"

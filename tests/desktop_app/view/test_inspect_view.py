@@ -23,7 +23,7 @@ from desktop_app.core.catalog import ModelEntry, inspect_model
 from desktop_app.core.runtime import LoadedModel, SessionCache, load_model
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.inspect import NO_IMAGE, InspectController, Inspection
-from desktop_app.view.inspect_panel import SQNR_COLUMN, InspectPanel
+from desktop_app.view.inspect_panel import COLUMNS, SQNR_COLUMN, InspectPanel
 from desktop_app.view.workers import TaskRunner
 from tests.desktop_app.helpers import TINY_SIZE, Zoo
 from tests.desktop_app.test_inspect_layers import perturbed_copy
@@ -60,6 +60,7 @@ def setup(qtbot, tmp_path: Path, zoo: Zoo) -> Iterator[Setup]:
     }
     panel = InspectPanel()
     qtbot.addWidget(panel)
+    panel.show()  # maps follow new images and models only while the tab is on show
     model: list[LoadedModel | None] = [load_model(entries["fp32"], "cpu")]
     current: list[ImageRecord | None] = [None]
     notes: list[str] = []
@@ -93,7 +94,7 @@ def test_layer_table_and_feature_maps(qtbot, setup: Setup) -> None:
     assert shown.comparison is None and setup.panel.table.isColumnHidden(SQNR_COLUMN)
     modules = setup.panel.modules()
     assert modules == [r.module for r in shown.run.rows] and modules[:3] == ["conv1", "relu", "layer1.0"]
-    assert setup.panel.cell(0, 3) == "1x8x16x16"
+    assert setup.panel.cell(0, COLUMNS.index("Shape")) == "1x8x16x16"
     assert setup.panel.selected_layer() == "conv1"  # the first layer with feature maps is selected
     assert not setup.panel.maps.pixmap().isNull() and "8 channels" in setup.panel.maps_label.text()
     setup.panel.select_layer("fc")
@@ -159,3 +160,14 @@ def test_model_change_offers_the_other_files(qtbot, setup: Setup) -> None:
     setup.controller.model_changed(setup.model[0])
     keys = [setup.panel.compare.itemData(i) for i in range(setup.panel.compare.count())]
     assert str(setup.entries["fp32"].path) in keys and str(setup.entries["noisy"].path) not in keys
+
+
+def test_hidden_tab_waits_until_shown(qtbot, setup: Setup) -> None:
+    setup.select(1, "cat")
+    _inspect(qtbot, setup)
+    setup.panel.hide()
+    setup.select(2, "coffee")  # hidden: no job now
+    assert not setup.controller.running
+    with qtbot.waitSignal(setup.controller.inspected, timeout=TIMEOUT) as blocker:
+        setup.panel.show()
+    assert blocker.args[0].title == "coffee.png"
