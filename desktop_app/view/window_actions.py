@@ -21,6 +21,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequen
 from PySide6.QtWidgets import QMenu, QTabWidget, QWidget
 
 from desktop_app.view.batch import BatchController
+from desktop_app.view.batch_progress import summary_text
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.text import shown
 
@@ -174,6 +175,11 @@ class ListActions(QObject):
             self.batch.clear()
         elif running:
             self.batch.classify_all(only_missing=True)
+            if not self.batch.pending:  # it was the last row waiting: the pass is over
+                records = self.image_list.records.values()
+                failed = sum(1 for r in records if r.error is not None)
+                self.batch.progress.show_summary(summary_text(sum(1 for r in records if r.scores), failed, None))
+                self.batch.finished.emit()
 
 
 def tab_actions(tabs: QTabWidget, parent: QWidget) -> list[QAction]:

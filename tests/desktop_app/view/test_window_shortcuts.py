@@ -116,6 +116,18 @@ def test_removing_a_row_while_classifying_finishes_the_others(make_window, model
     assert [r.title for r in records] == ["coffee.png"] and records[0].scores
 
 
+def test_removing_the_last_row_waiting_ends_the_pass(make_window, model_bank, photos, qtbot) -> None:
+    window = make_window(model_bank["slow"])
+    _classified(window, qtbot, [photos["chelsea"]])
+    assert drop_paths(window, [photos["coffee"]])
+    qtbot.waitUntil(lambda: window.batch.pending == 1, timeout=10000)
+    waiting = next(key for key, r in window.image_list.records.items() if r.title == "coffee.png")
+    with qtbot.waitSignal(window.batchFinished, timeout=5000):
+        window.list_actions.remove(waiting)
+    assert window.batch.pending == 0
+    assert window.batch_progress.text() == "1 classified, 0 failed" and not window.batch_progress.running()
+
+
 def test_open_models_folder_creates_and_shows_it(make_window, tmp_path: Path) -> None:
     window = make_window(folder=tmp_path / "models", wait_loaded=False)
     window.models_dir = tmp_path / "not-yet" / "models"
