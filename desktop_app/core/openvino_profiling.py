@@ -1,0 +1,197 @@
+"""Per-layer timing on OpenVINO from its performance counters, named after the PyTorch modules.
+
+:func:`profile_openvino` compiles the model again with ``PERF_COUNT`` on (same device, precision and threads;
+the model's own compiled copy is not touched), runs warm-up runs then N timed runs on one batch and reads
+``request.get_profiling_info()`` after each. OpenVINO fuses layers (a convolution with its bias, batch norm and
+ReLU) and keeps the names of the original layers it fused in the runtime model (``originalLayersNames``): each
+row is named after the first of them that the file's node map knows (:func:`desktop_app.core.profiling.module_name`;
+unmapped layers keep their OpenVINO name under ``(graph)/``). Reorders (layout/precision conversions OpenVINO
+inserts) are charged to the layer they feed. Each row carries the kernel that ran it (``exec_type``, e.g.
+``brgconv_avx512_1x1_bf16``) and the median, p90, min and max over the timed runs. Layers OpenVINO did not run
+(``NOT_RUN``: fused into another, or optimised out) are left out and counted in ``not_run``.
+
+Example::
+
+    python -c "from desktop_app.core.catalog import inspect_model; from workbench.contract import golden_input; \\
+from desktop_app.core.openvino_engine import load_openvino; from desktop_app.core.openvino_profiling import \\
+profile_openvino; m = load_openvino(inspect_model('model.onnx')); e = m.entry; \\
+p = profile_openvino(m, golden_input(e.input_shape, e.layout), runs=10, warmup=3); print(p.rows[:5], p.not_run)"
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from desktop_app.core.openvino_engine import OV_ERRORS, OpenVinoLoadError, OpenVinoModel, compile_config, compile_ov
+from desktop_app.core.profiling import GRAPH_PREFIX, module_name
+from desktop_app.core.providers import one_line
+from desktop_app.core.runtime import _fixed_chunks
+from workbench.contract import NodeMap
+
+__all__ = ["LayerTiming", "OpenVinoProfile", "layer_modules", "profile_openvino"]
+
+_EXECUTED = "EXECUTED"
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """One executed OpenVINO layer: its name, module, op type, kernel and times (µs) over the timed runs."""
+
+    node: str  # OpenVINO's layer name (after fusion: the name of its main original layer)
+    module: str  # PyTorch module path (``layer1.0.conv1``) or ``(graph)/<node>``
+    op_type: str  # OpenVINO's layer type: Convolution, FullyConnected, Reorder, ...
+    kernel: str  # exec_type: the kernel that ran it, e.g. ``brgconv_avx512_1x1_bf16``, ``jit_avx512_I8``
+    median_us: float
+    p90_us: float
+    min_us: float
+    max_us: float
+    originals: tuple[str, ...] = ()  # the ONNX layers fused into this one (``originalLayersNames``)
+
+    @property
+    def median_ms(self) -> float:
+        return self.median_us / 1000
+
+
+@dataclass(frozen=True)
+class OpenVinoProfile:
+    """Per-layer timings of one model on one batch; ``rows`` are sorted by median time, longest first."""
+
+    rows: tuple[LayerTiming, ...]
+    not_run: int  # layers OpenVINO reported but did not run (fused into another layer or optimised out)
+    runs: int
+    warmup: int
+    wall_median_us: float  # time.perf_counter around infer(), median over the timed runs
+    device: str
+    precision: str
+
+    @property
+    def layer_sum_us(self) -> float:
+        return float(sum(row.median_us for row in self.rows))
+
+    def mapped_share(self) -> float:
+        """Percent of the summed layer medians attributed to a PyTorch module (not ``(graph)/...``)."""
+        total = self.layer_sum_us
+        mapped = sum(r.median_us for r in self.rows if not r.module.startswith(GRAPH_PREFIX + "/"))
+        return 100.0 * mapped / total if total > 0 else 0.0
+
+
+def profile_openvino(model: OpenVinoModel, batch: np.ndarray, runs: int, warmup: int) -> OpenVinoProfile:
+    """Time each layer of ``model`` on ``batch`` (preprocessed, [N, ...]) over ``runs`` runs after ``warmup``.
+
+    A fixed-batch file gets one batch of its own size (``batch`` cut or zero-padded).
+
+    Raises:
+        ValueError: ``runs`` < 1 or ``warmup`` < 0.
+        OpenVinoLoadError: OpenVINO failed to compile or run the model (one line naming the file).
+    """
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    entry = model.entry
+    x = np.ascontiguousarray(batch, dtype=entry.input_dtype)
+    if entry.batch is not None and x.shape[0] != entry.batch:
+        x = _fixed_chunks(x, entry.batch)[0]
+    precision = "bf16" if model.precision == "bf16" else "as-exported"
+    compiled = compile_ov(entry, model.model, model.device, compile_config(precision, model.threads, perf_count=True))
+    request = compiled.create_infer_request()
+    samples: list[dict[str, tuple[float, str, str]]] = []
+    walls: list[float] = []
+    not_run: set[str] = set()
+    try:
+        for done in range(warmup + runs):
+            start = time.perf_counter()
+            request.infer({entry.input_name: x})
+            wall = (time.perf_counter() - start) * 1e6
+            if done >= warmup:
+                walls.append(wall)
+                samples.append(_counters(request.get_profiling_info(), not_run))
+    except OV_ERRORS as exc:
+        raise OpenVinoLoadError(f"{entry.path.name}: OpenVINO failed to run: {one_line(str(exc))}") from exc
+    node_map = entry.card.node_map if entry.card else NodeMap()
+    originals = _originals(compiled)
+    for run in samples:
+        for name in run:
+            originals.setdefault(name, ())
+    modules = layer_modules(originals, node_map)
+    rows = _rows(samples, modules)
+    executed = {row.node for row in rows}
+    return OpenVinoProfile(
+        rows=tuple(rows),
+        not_run=len(not_run - executed),
+        runs=runs,
+        warmup=warmup,
+        wall_median_us=float(np.median(walls)),
+        device=model.device,
+        precision=model.precision,
+    )
+
+
+def _counters(infos: Sequence[Any], not_run: set[str]) -> dict[str, tuple[float, str, str]]:
+    """One run's executed layers: name -> (real time µs, op type, kernel); the others go into ``not_run``."""
+    out: dict[str, tuple[float, str, str]] = {}
+    for info in infos:
+        name = str(info.node_name)
+        if str(info.status).rsplit(".", 1)[-1] != _EXECUTED:
+            not_run.add(name)
+            continue
+        out[name] = (info.real_time.total_seconds() * 1e6, str(info.node_type), str(info.exec_type))
+    return out
+
+
+def _originals(compiled: Any) -> dict[str, tuple[str, ...]]:
+    """Runtime layer name -> the original (ONNX) layer names it contains, from the compiled model's runtime graph."""
+    out: dict[str, tuple[str, ...]] = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        names = info["originalLayersNames"].astype(str) if "originalLayersNames" in info else ""
+        out[str(op.get_friendly_name())] = tuple(n for n in names.split(",") if n)
+    return out
+
+
+def layer_modules(
+    originals: Mapping[str, tuple[str, ...]], node_map: NodeMap
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Runtime layer name -> (module, original names): the first original the node map knows, else the layer's own
+    name through :func:`module_name`. A layer without originals (a Reorder OpenVINO inserted, named
+    ``<from>_<precisions/layouts>_<to>``) takes the module of the layer it feeds."""
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for layer, names in originals.items():
+        module = next((m for m in (node_map.module_for(n) for n in names) if m is not None), None)
+        out[layer] = (module or module_name(names[0] if names else layer, node_map), names)
+    by_length = sorted((name for name in originals if originals[name]), key=len, reverse=True)
+    for layer, names in originals.items():
+        if names:
+            continue
+        target = next((other for other in by_length if layer.endswith("_" + other)), None)
+        if target is not None:
+            out[layer] = (out[target][0], ())
+    return out
+
+
+def _rows(
+    samples: Sequence[Mapping[str, tuple[float, str, str]]], modules: Mapping[str, tuple[str, tuple[str, ...]]]
+) -> list[LayerTiming]:
+    names = list(dict.fromkeys(name for run in samples for name in run))
+    rows = []
+    for name in names:
+        times = np.array([run[name][0] if name in run else 0.0 for run in samples], dtype=np.float64)
+        _, op, kernel = next(run[name] for run in samples if name in run)
+        module, originals = modules[name]
+        rows.append(
+            LayerTiming(
+                node=name,
+                module=module,
+                op_type=op,
+                kernel=kernel,
+                median_us=float(np.median(times)),
+                p90_us=float(np.percentile(times, 90)),
+                min_us=float(times.min()),
+                max_us=float(times.max()),
+                originals=originals,
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.median_us, r.module))
