@@ -49,6 +49,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from workbench.heif import HEIF_SUPPORT  # registers the HEIC/HEIF opener (pi-heif) when installed
 from workbench.names import display_path, natural_key, printable
 
 __all__ = [
@@ -82,12 +83,10 @@ def _openable_extensions() -> frozenset[str]:
     return frozenset(suffixes - _REFUSED_SUFFIXES)
 
 
-#: File suffixes (lower case, with the dot) offered in file dialogs and picked up in folders: every format
-#: the installed Pillow opens (``.avif`` with Pillow 11.2+ built with libavif, ``.jp2``, ``.qoi``, ...).
+#: Suffixes (lower case, with the dot) the file dialogs offer and folder scans keep: every format Pillow opens.
 IMAGE_EXTENSIONS: frozenset[str] = _openable_extensions()
 
-#: Name used in error messages for in-memory (pasted) image data.
-CLIPBOARD_NAME = "<clipboard>"
+CLIPBOARD_NAME = "<clipboard>"  # the name error messages give in-memory (pasted) image data
 
 _HEADER_BYTES = 4096
 _DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
@@ -373,7 +372,9 @@ def _reject_svg(name: str, header: bytes, suffix: str) -> None:
 def _describe_unidentified(header: bytes) -> str:
     """Reason text for data Pillow does not recognise as any image format."""
     if header[4:8] == b"ftyp" and header[8:12] in _HEIF_BRANDS:
-        return "HEIC/HEIF images are not supported; convert it to JPEG or PNG"
+        if HEIF_SUPPORT:
+            return "damaged HEIC/HEIF image, or a kind the HEIF decoder cannot read"
+        return "HEIC/HEIF images are not supported (install pi-heif); convert it to JPEG or PNG"
     if b"\x00" not in header:
         try:
             header.decode("utf-8")

@@ -1,4 +1,4 @@
-"""IMAGE_EXTENSIONS comes from the installed Pillow: every listed suffix opens, AVIF included, SVG and stubs out.
+"""IMAGE_EXTENSIONS comes from the installed Pillow: every listed suffix opens, AVIF and HEIC included.
 
 Real files written by Pillow into ``tmp_path``, e.g. ``pytest tests/workbench/test_image_formats.py -q``.
 """
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from workbench.imageio import IMAGE_EXTENSIONS, find_image_files, load_image
+from workbench.heif import HEIF_SUPPORT
+from workbench.imageio import IMAGE_EXTENSIONS, ImageLoadError, find_image_files, load_image
 
 AVIF = features.check("avif")
 
@@ -69,3 +70,29 @@ def test_avif_is_picked_up_in_folders_and_decodes(tmp_path: Path) -> None:
     difference = np.abs(np.asarray(loaded, dtype=np.int16) - np.asarray(original, dtype=np.int16))
     assert difference.mean() < 8  # lossy, but the same picture
     assert np.asarray(loaded)[:, -1, 0].mean() > np.asarray(loaded)[:, 0, 0].mean() + 150  # red on the right
+
+
+HEIC_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "heif" / "gradient.heic"
+
+
+@pytest.mark.skipif(not HEIF_SUPPORT, reason="pi-heif is not installed (a dependency in pyproject.toml)")
+def test_heic_from_a_phone_is_listed_and_decodes(tmp_path: Path) -> None:
+    assert {".heic", ".heif"} <= IMAGE_EXTENSIONS
+    path = tmp_path / "DCIM" / "IMG_1234.HEIC"
+    path.parent.mkdir()
+    path.write_bytes(HEIC_SAMPLE.read_bytes())
+    assert find_image_files([tmp_path]).files == (path,)
+    loaded = load_image(path)
+    assert loaded.mode == "RGB" and loaded.size == (64, 48)
+    pixels = np.asarray(loaded, dtype=np.float64)
+    assert pixels[:, -1, 0].mean() > pixels[:, 0, 0].mean() + 150  # the gradient: red grows to the right
+    assert abs(pixels[..., 1].mean() - 90) < 12
+
+
+@pytest.mark.skipif(not HEIF_SUPPORT, reason="pi-heif is not installed (a dependency in pyproject.toml)")
+def test_a_damaged_heic_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cut.heic"
+    path.write_bytes(HEIC_SAMPLE.read_bytes()[:300])
+    with pytest.raises(ImageLoadError) as caught:
+        load_image(path)
+    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
