@@ -50,6 +50,13 @@ def legend_image(width: int = 160, height: int = 12) -> QImage:
     return QImage(data.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
+def _bold(button: QPushButton, on: bool) -> None:
+    """The class on show is in bold (a checked button's shading alone is faint in some styles)."""
+    font = button.font()
+    font.setBold(on)
+    button.setFont(font)
+
+
 class ExplainPanel(QWidget):
     """Method choice, opacity, class buttons, method line, progress, and the overlay."""
 
@@ -179,6 +186,7 @@ class ExplainPanel(QWidget):
         for index, label, probability in classes:
             button = QPushButton(f"{shown(label)}  {100 * probability:.1f}%")
             button.setCheckable(True)
+            button.toggled.connect(lambda on, b=button: _bold(b, on))
             button.setChecked(index == checked)
             button.setToolTip(tooltip(f"Show where the model sees {label!r} (class {index})"))
             self.classes.addButton(button, index)

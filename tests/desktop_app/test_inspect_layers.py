@@ -203,3 +203,9 @@ def test_unusable_file_says_why(tmp_path: Path) -> None:
     bad.write_bytes(b"not onnx")
     with pytest.raises(InspectError, match=r"bad\.onnx"):
         open_layer_session(inspect_model(bad))
+
+
+def test_foreign_file_uses_onnx_names(zoo: Zoo, cat: Image.Image) -> None:
+    run = inspect_layers(inspect_model(zoo.nchw_fixed1), cat, "cpu")
+    assert [r.module for r in run.rows[:3]] == ["/conv1/Conv", "/relu/Relu", "/layer1/layer1.0/Conv"]
+    assert run.rows[-1].shape == (1, 1000)
