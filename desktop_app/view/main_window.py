@@ -57,30 +57,15 @@ from desktop_app.view.model_info import ModelInfoPanel
 from desktop_app.view.result_panel import ResultPanel
 from desktop_app.view.settings import DISPLAY_NAME, AppSettings
 from desktop_app.view.status_line import StatusLine
-from desktop_app.view.text import title
 from desktop_app.view.timing import TimingController
 from desktop_app.view.timing_panel import TimingPanel
 from desktop_app.view.window_actions import ListActions, open_models_folder
-from desktop_app.view.window_menus import fill_menus, make_toolbar
+from desktop_app.view.window_menus import fill_menus, make_toolbar, window_title
 from desktop_app.view.workers import TaskRunner
 from workbench.paths import models_dir as default_models_dir
 
 log = logging.getLogger(__name__)
 PROVIDER_ITEMS = (("Auto", "auto"), ("CUDA", "cuda"), ("CPU", "cpu"))
-APP_TITLE = DISPLAY_NAME
-TITLE_SEPARATOR = " — "  # what Qt puts between a window title and the application display name
-
-
-def window_title(model_name: str | None) -> str:
-    """``efficientnet_lite0 · … — CNN Workbench``: the model first, the app name last and only once.
-
-    Qt appends the application display name to a window title that does not already end with it
-    (``QPlatformWindow::formatWindowTitle`` on X11, Wayland and Windows); ending with it here means
-    the title bar reads the same whether or not the display name is set.
-    """
-    if not model_name:
-        return APP_TITLE
-    return f"{title(model_name)}{TITLE_SEPARATOR}{APP_TITLE}"
 
 
 class MainWindow(QMainWindow):
@@ -252,7 +237,7 @@ class MainWindow(QMainWindow):
         self.models_folder_action = QAction("Open &Models Folder", self)
         self.models_folder_action.setToolTip("Show the models folder in the file manager (put .onnx files there)")
         self.models_folder_action.triggered.connect(lambda: open_models_folder(self.models_dir, self.notify))
-        self.about_action = QAction(f"&About {APP_TITLE}", self, menuRole=QAction.MenuRole.AboutRole)
+        self.about_action = QAction(f"&About {DISPLAY_NAME}", self, menuRole=QAction.MenuRole.AboutRole)
         self.about_action.triggered.connect(lambda: show_about(self, self.models_dir, self.settings.store.fileName()))
         self.quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         self.quit_action.triggered.connect(self.close)

@@ -1,9 +1,10 @@
-"""The main window's menu bar and toolbar, laid out from the actions the window and its controllers made.
+"""The main window's title, menu bar and toolbar, laid out from the actions the window and its controllers made.
 
 File (open images, a folder or a model, recent models, paste, clear, stop, rescan, models folder,
 quit), Edit (the selected image: copy its result or path, show its folder, remove it), View (the tabs,
 ``Ctrl+1`` …), Model (profile, compare, evaluate), Help (About). The toolbar holds the model and provider
-choices and the most used actions.
+choices and the most used actions. The title names the model first and the app last, once
+(:func:`window_title`).
 
 Example::
 
@@ -23,10 +24,25 @@ from desktop_app.view.compare import CompareController
 from desktop_app.view.evaluate import EvaluateController
 from desktop_app.view.model_combo import ModelCombo
 from desktop_app.view.model_files import ModelFiles
-from desktop_app.view.text import PlainLabel
+from desktop_app.view.settings import DISPLAY_NAME
+from desktop_app.view.text import PlainLabel, title
 from desktop_app.view.window_actions import ListActions, tab_actions
 
-__all__ = ["MenuOwner", "fill_menus", "make_toolbar"]
+__all__ = ["TITLE_SEPARATOR", "MenuOwner", "fill_menus", "make_toolbar", "window_title"]
+
+TITLE_SEPARATOR = " — "  # what Qt puts between a window title and the application display name
+
+
+def window_title(model_name: str | None) -> str:
+    """``efficientnet_lite0 · … — CNN Workbench``: the model first, the app name last and only once.
+
+    Qt appends the application display name to a window title that does not already end with it
+    (``QPlatformWindow::formatWindowTitle`` on X11, Wayland and Windows); ending with it here means
+    the title bar reads the same whether or not the display name is set.
+    """
+    if not model_name:
+        return DISPLAY_NAME
+    return f"{title(model_name)}{TITLE_SEPARATOR}{DISPLAY_NAME}"
 
 
 class MenuOwner(Protocol):

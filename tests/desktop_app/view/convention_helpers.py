@@ -14,8 +14,8 @@ from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
 
-from desktop_app.view.main_window import TITLE_SEPARATOR
 from desktop_app.view.settings import DISPLAY_NAME
+from desktop_app.view.window_menus import TITLE_SEPARATOR
 
 
 @contextmanager
