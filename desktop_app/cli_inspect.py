@@ -39,9 +39,10 @@ from desktop_app.core.inspect_layers import (
 from desktop_app.core.providers import ModelLoadError, one_line
 from workbench.imageio import ImageLoadError, load_image
 from workbench.names import display_path, printable
+from workbench.version import prog_name
 
+MODULE_FORM = "python -m desktop_app"  # as desktop_app.cli names itself
 EXIT_OK, EXIT_USAGE = 0, 2
-_PROG = "python -m desktop_app inspect"
 
 
 class InspectUsageError(Exception):
@@ -86,7 +87,7 @@ def run_inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         return _inspect(args, out, err)
     except (InspectUsageError, InspectError, ModelChoiceError, ModelLoadError) as exc:
-        print(f"{_PROG}: error: {printable(one_line(str(exc)))}", file=err)
+        print(f"{prog_name(MODULE_FORM)} inspect: error: {printable(one_line(str(exc)))}", file=err)
         return EXIT_USAGE
 
 
@@ -175,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop_app.cli import _add_engine_options, escape_unencodable
 
     escape_unencodable(sys.stdout, sys.stderr)
-    parser = argparse.ArgumentParser(prog="python -m desktop_app")
+    parser = argparse.ArgumentParser(prog=prog_name(MODULE_FORM))
     add_parser(parser.add_subparsers(dest="command", required=True), _add_engine_options)
     return run_inspect(parser.parse_args(argv), sys.stdout, sys.stderr)
 
