@@ -194,6 +194,8 @@ class TimingPanel(QWidget):
 
     def show_table(self, table: TimingTable) -> None:
         rows = sorted(table.rows, key=lambda r: r.median_ms, reverse=True)
+        first = {OP_TYPES: "Op type", PROVIDERS: "Provider"}.get(self.current_depth(), COLUMNS[0])
+        self.table.setHorizontalHeaderItem(0, QTableWidgetItem(first))  # what the rows are grouped by
         self.table.setRowCount(len(rows))
         for index, row in enumerate(rows):
             cells = (

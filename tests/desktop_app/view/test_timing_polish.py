@@ -56,6 +56,11 @@ def timing(qtbot, model_bank: dict[str, Path], tmp_path: Path) -> Iterator[Timin
     runner.wait(10000)
 
 
+def _first_header(panel: TimingPanel) -> str:
+    item = panel.table.horizontalHeaderItem(0)
+    return item.text() if item is not None else ""
+
+
 def test_profile_shortcut_is_not_print(qtbot) -> None:
     panel = TimingPanel()
     qtbot.addWidget(panel)
@@ -90,10 +95,14 @@ def test_group_by_op_type_and_by_provider(timing: TimingController) -> None:
     by_op = panel.table_rows()
     assert {r[0] for r in by_op} == {op for r in nodes for op in r[1].split(", ")}  # a row per op type
     assert "Conv" in {r[0] for r in by_op}
+    assert _first_header(panel) == "Op type"
     assert abs(sum(float(r[4].rstrip("%")) for r in by_op) - 100.0) < 1.0
     panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(PROVIDERS))
     by_provider = panel.table_rows()
     assert [r[0] for r in by_provider] == ["CPU"] and by_provider[0][4] == "100.0%"
+    assert _first_header(panel) == "Provider"
+    panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(1))
+    assert _first_header(panel) == "Module"
 
 
 def test_summary_explains_the_gap_between_wall_time_and_layer_sum(timing: TimingController) -> None:
