@@ -37,6 +37,7 @@ def test_refused_and_undecodable_formats_are_left_out() -> None:
         assert suffix not in IMAGE_EXTENSIONS, suffix
 
 
+@pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning:PIL")  # IM: removed in Pillow 15
 def test_formats_pillow_writes_load_back_and_are_found_in_folders(tmp_path: Path) -> None:
     saved = []
     for suffix in sorted(IMAGE_EXTENSIONS):
