@@ -137,17 +137,23 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"{folder}: no {' or '.join(missing)} file of {args.architecture}", file=sys.stderr)
         return 2
+    import onnxruntime
+    import openvino
+
+    ort_version, ov_version = onnxruntime.__version__, openvino.__version__
     name, features = cpu_info()
     print(f"CPU: {name}; {os.cpu_count()} logical cores; instruction sets: {', '.join(features) or 'none listed'}")
-    print(f"bf16: {bf16_support('CPU') or 'native'}")
+    print(f"bf16: {bf16_support('CPU') or 'native'}; onnxruntime {ort_version}, openvino {ov_version}")
     for precision, entry in files.items():
         print(f"{precision} file: {entry.path}")
     all_variants = variants(files, args.threads)
     preprocess = files["fp32"].preprocess
     assert preprocess is not None
     x = preprocess_batch([load_image(PHOTO)], preprocess)
+    before = os.getloadavg()[0]
     times = measure(all_variants, x, args.rounds, args.warmup)
     print(f"batch 1, {args.rounds} alternating rounds after {args.warmup} warm-up runs each, {PHOTO.name}")
+    print(f"load average (1 min) {before:.2f} before, {os.getloadavg()[0]:.2f} after the timed runs")
     print_table(all_variants, times)
     return 0
 

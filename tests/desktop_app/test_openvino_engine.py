@@ -137,7 +137,13 @@ def test_bf16_refused_without_native_support(zoo: Zoo, monkeypatch: pytest.Monke
     monkeypatch.setattr("desktop_app.core.openvino_engine.cpu_info", lambda: ("Old CPU", ("avx2",)))
     with pytest.raises(Bf16UnavailableError, match=r"tinynet-tiny-10-fp32\.onnx.*Old CPU.*avx512_bf16"):
         load_openvino(entry, precision="bf16")
-    assert "avx512_bf16" in cpu_info()[1] or not NATIVE_BF16
+    assert bf16_support("GPU") == "bf16 is offered on the CPU only, not on OpenVINO device GPU"
+
+
+def test_bf16_detection_matches_this_cpu() -> None:
+    name, features = cpu_info()
+    native = "avx512_bf16" in features or "amx_bf16" in features
+    assert native == NATIVE_BF16, (name, features, bf16_support("CPU"))
 
 
 def test_int8_file_top1_matches_onnxruntime_on_photos(int8_export: Any) -> None:
