@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,17 @@ def test_fixed_batch_file_pads_and_loops(fixed2: Path) -> None:
     for n in (1, 2, 3):
         x = _batch(entry, n)
         assert _relative(model.run(x), load_model(entry, "cpu").run(x)) < 1e-4
+    profile = profile_openvino(model, _batch(entry, 1), runs=2, warmup=0)  # padded to the file's batch of 2
+    assert {"conv1", "layer1.0", "fc"} <= {row.module for row in profile.rows}
+
+
+def test_one_model_runs_from_several_threads(zoo: Zoo) -> None:
+    model = load_openvino(inspect_model(zoo.workbench))
+    batches = [_batch(model.entry, n) for n in (1, 4, 2, 3)] * 3
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(model.run, batches))
+    for x, logits in zip(batches, results, strict=True):
+        np.testing.assert_allclose(logits, model.run(x), rtol=1e-6, atol=1e-6)
 
 
 def test_colour_model_matches_onnxruntime(tmp_path: Path) -> None:
