@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from desktop_app import cli_evaluate, cli_explain
+from desktop_app import cli_evaluate, cli_explain, cli_inspect
 from desktop_app.core.catalog import ModelChoiceError, ModelEntry, choose_model
 from desktop_app.core.classify import NON_FINITE_REASON, FileResult, classify_paths
 from desktop_app.core.evaluate import file_sha256
@@ -57,7 +57,7 @@ from workbench.version import package_version, prog_name
 
 MODULE_FORM = "python -m desktop_app"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("classify", "profile", "evaluate", "explain")
+COMMANDS = ("classify", "profile", "evaluate", "explain", "inspect")
 
 
 class UsageError(Exception):
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"Without a command, the desktop app starts ({prog_name(MODULE_FORM)} [--models-dir DIR] [IMAGE ...]).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="{classify,profile,evaluate,explain}")
+    commands = parser.add_subparsers(dest="command", metavar="{classify,profile,evaluate,explain,inspect}")
     classify = commands.add_parser(
         "classify",
         help="print the top-k classes of images (headless)",
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--csv", metavar="FILE", type=Path, help="also write the table to FILE as CSV")
     cli_evaluate.add_parser(commands, _add_engine_options)
     cli_explain.add_parser(commands, _add_engine_options)
+    cli_inspect.add_parser(commands, _add_engine_options)
     return parser
 
 
@@ -188,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_evaluate.run_evaluate(args, sys.stdout, sys.stderr)
         if args.command == "explain":
             return cli_explain.run_explain(args, sys.stdout, sys.stderr)
+        if args.command == "inspect":
+            return cli_inspect.run_inspect(args, sys.stdout, sys.stderr)
         return run_profile(args, sys.stdout, sys.stderr)
     except (UsageError, cli_evaluate.EvaluateUsageError, ModelChoiceError, ModelLoadError) as exc:
         print(f"{prog_name(MODULE_FORM)} {args.command}: error: {printable(one_line(str(exc)))}", file=sys.stderr)

@@ -28,7 +28,15 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from desktop_app.view.main_window import MainWindow  # noqa: E402
 from desktop_app.view.settings import AppSettings  # noqa: E402
 
-TABS = {"prediction": 0, "timing": 1, "info": 2}
+TABS = {  # --tab -> the window's panel (tabs are chosen by widget, not by position)
+    "prediction": "result_panel",
+    "explain": "explain_panel",
+    "compare": "compare_panel",
+    "timing": "timing_panel",
+    "evaluate": "evaluate_panel",
+    "inspect": "inspect_panel",
+    "info": "info_panel",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_for(window.timing.profiled, args.timeout, "profiling", window.timing.profileFailed)
             panel = window.timing_panel
             panel.depth_combo.setCurrentIndex(max(0, panel.depth_combo.findData(args.depth)))
-        window.tabs.setCurrentIndex(TABS[args.tab])
+        window.tabs.setCurrentWidget(getattr(window, TABS[args.tab]))
         app.processEvents()
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.overlay import colormap
+from desktop_app.view.elided_label import ElidedLabel
 from desktop_app.view.result_panel import PreviewLabel
 from desktop_app.view.text import PlainLabel, shown, tooltip
 
@@ -70,7 +71,7 @@ class ExplainPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.image_label = PlainLabel("Image: none selected")
+        self.image_label = ElidedLabel("Image: none selected")
         self.image_label.setObjectName("explainImage")
         self.method = QComboBox()
         self.method.setObjectName("explainMethod")

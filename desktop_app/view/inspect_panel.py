@@ -99,7 +99,7 @@ class InspectPanel(QWidget):
         self.image_label = PlainLabel("Image: none selected")
         self.compare = QComboBox()
         self.compare.setObjectName("inspectCompare")
-        self.compare.setMinimumContentsLength(40)
+        self.compare.setMinimumContentsLength(16)  # it widens with the tab: names show whole
         self.compare.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.compare.setToolTip(tooltip("A second file of the same network (its int8 or fp16 version) for the A/B"))
         self.compare.currentIndexChanged.connect(lambda _i: self.compareChanged.emit())
@@ -129,7 +129,7 @@ class InspectPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.maps = PreviewLabel()
-        self.maps.setMinimumSize(200, 200)
+        self.maps.setMinimumSize(120, 120)
         self.maps_label = PlainLabel("Select a layer to see its feature maps.")
         self.maps_label.setWordWrap(True)
         self.chart = SqnrChart()
@@ -143,10 +143,9 @@ class InspectPanel(QWidget):
         self.set_running(False)
 
     def _build_layout(self) -> None:
-        top = QHBoxLayout()
-        top.addWidget(self.image_label, 1)
+        top = QHBoxLayout()  # the image on a line of its own: the row of choices fits a narrow tab
         top.addWidget(PlainLabel("Compare with:"))
-        top.addWidget(self.compare)
+        top.addWidget(self.compare, 1)
         top.addWidget(PlainLabel("Threshold:"))
         top.addWidget(self.threshold)
         top.addWidget(self.inspect_button)
@@ -172,6 +171,7 @@ class InspectPanel(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.image_label)
         layout.addLayout(top)
         layout.addWidget(self.progress)
         layout.addWidget(self.splitter, 1)

@@ -1,4 +1,4 @@
-"""The workbench main window: toolbar, image list, result view, timing, evaluate and model-info tabs.
+"""The workbench main window: toolbar, image list; Prediction, Explain, Compare, Timing, Evaluate, Inspect, Model info.
 
 All slow work goes through :class:`~desktop_app.view.workers.TaskRunner`; every job carries a
 generation number and results from stale generations are dropped. A model that fails to load never
@@ -28,15 +28,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QKeySequence,
 )
-from PySide6.QtWidgets import (
-    QComboBox,
-    QMainWindow,
-    QSplitter,
-    QStackedWidget,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QComboBox, QMainWindow, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.runtime import LoadedModel, SessionCache
@@ -44,12 +36,11 @@ from desktop_app.view import backend
 from desktop_app.view.about import show_about
 from desktop_app.view.batch import LIST_PAGE, BatchController
 from desktop_app.view.batch_progress import BatchProgress
-from desktop_app.view.compare import CompareController
-from desktop_app.view.compare_panel import ComparePanel
 from desktop_app.view.empty_state import CREATE_COMMAND, EmptyState
 from desktop_app.view.evaluate import EvaluateController
 from desktop_app.view.evaluate_panel import EvaluatePanel
 from desktop_app.view.image_list import ImageList
+from desktop_app.view.image_tabs import ImageTabs
 from desktop_app.view.intake import ImageIntake
 from desktop_app.view.model_combo import ModelCombo
 from desktop_app.view.model_files import ModelFiles
@@ -129,10 +120,8 @@ class MainWindow(QMainWindow):
         self.timing_panel.runs.setValue(self.settings.profile_runs)
         self.info_panel = ModelInfoPanel()
         self.evaluate_panel = EvaluatePanel()
-        self.compare_panel = ComparePanel()
-        self.tabs = QTabWidget()
+        self.tabs = QTabWidget()  # Explain, Compare and Inspect join it with their controllers (ImageTabs)
         self.tabs.addTab(self.result_panel, "Prediction")
-        self.tabs.addTab(self.compare_panel, "Compare")
         self.tabs.addTab(self.timing_panel, "Timing")
         self.tabs.addTab(self.evaluate_panel, "Evaluate")
         self.tabs.addTab(self.info_panel, "Model info")
@@ -147,8 +136,6 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes(self.settings.splitter or [300, 860])
-        names = [self.tabs.tabText(i).lower() for i in range(self.tabs.count())]
-        self.tabs.setCurrentIndex(names.index(self.settings.tab) if self.settings.tab in names else 0)
         self.empty_state = EmptyState()
         self.empty_state.rescan.clicked.connect(self.rescan)
         self.stack = QStackedWidget()
@@ -207,17 +194,25 @@ class MainWindow(QMainWindow):
             start_folder=lambda: self.settings.last_folder,
             drag_active=self.empty_state.set_drag_active,
         )
-        self.compare = CompareController(
-            self.compare_panel,
+        self.image_tabs = ImageTabs(
+            self.tabs,
             self.runner,
             self.cache,
+            after=self.result_panel,
+            before=self.info_panel,
             provider=self.provider,
             notify=self.notify,
+            current_model=self._current_model,
             current_image=self.image_list.current_record,
-            show_panel=lambda: self._show_tab(self.compare_panel),
+            show_tab=self._show_tab,
             parent=self,
         )
-        self.batch.currentShown.connect(self.compare.image_changed)
+        self.compare, self.compare_panel = self.image_tabs.compare, self.image_tabs.compare_panel
+        self.explain, self.inspect = self.image_tabs.explain, self.image_tabs.inspect
+        self.explain_panel, self.inspect_panel = self.image_tabs.explain_panel, self.image_tabs.inspect_panel
+        self.batch.currentShown.connect(self.image_tabs.image_changed)
+        names = [self.tabs.tabText(i).lower() for i in range(self.tabs.count())]
+        self.tabs.setCurrentIndex(names.index(self.settings.tab) if self.settings.tab in names else 0)
 
     def _build_actions(self) -> None:
         self.open_action = QAction("&Open Images…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
@@ -305,7 +300,7 @@ class MainWindow(QMainWindow):
     def _share_models(self) -> None:
         """The Evaluate and Compare tabs offer the same models as the dropdown."""
         self.evaluate.set_models(self.entries, self.current_entry())
-        self.compare.set_models(self.entries, self.current_entry())
+        self.image_tabs.set_models(self.entries, self.current_entry())
 
     def open_entry(self, entry: ModelEntry) -> None:
         """A model opened from anywhere: it joins the dropdown for the session and is loaded."""
@@ -372,7 +367,7 @@ class MainWindow(QMainWindow):
         self.loaded = None
         self._loading = (entry, provider)
         self.batch.cancel()
-        self.timing.reset()
+        self._tell_model(None)
         self.info_panel.show_info(backend.model_info(entry))
         self.status.show_loading(entry, provider)
         self.runner.submit(
@@ -387,7 +382,7 @@ class MainWindow(QMainWindow):
         if generation != self._model_gen:
             return  # a newer model/provider choice superseded this load
         self._show_loaded(loaded)
-        self.timing.model_changed(loaded.model)
+        self._tell_model(loaded.model)
         self.modelLoaded.emit(loaded)
         self.batch.classify_all()
 
@@ -431,10 +426,18 @@ class MainWindow(QMainWindow):
             self.provider_combo.blockSignals(False)
             self.settings.provider = previous.model.requested
         self._show_loaded(previous)
-        self.timing.model_changed(previous.model)
+        self._tell_model(previous.model)
         # ``message`` names the refused file first; the full text is in the tooltip when the bar elides it
         self.notify(f"Not loaded, kept the working model: {message}", 60000)
         self.batch.classify_all(only_missing=True)  # rows dropped while it was loading; the rest keep their results
+
+    def _tell_model(self, model: LoadedModel | None) -> None:
+        """Timing, Explain and Inspect follow the window's model (None while another loads, or when none is left)."""
+        if model is None:
+            self.timing.reset()
+        else:
+            self.timing.model_changed(model)
+        self.image_tabs.model_changed(model)
 
     def _index_of(self, entry: ModelEntry) -> int:
         """The combo index of ``entry``'s file now (the list may have been rescanned meanwhile), else -1."""
@@ -446,7 +449,7 @@ class MainWindow(QMainWindow):
         self._fallback = None
         self._loading = None
         self.batch.cancel()
-        self.timing.reset()
+        self._tell_model(None)
         self.info_panel.show_info(None)
         self.status.show_state(message)
 
@@ -488,7 +491,7 @@ class MainWindow(QMainWindow):
         self.batch.cancel()
         self.runner.cancel_all()
         self.evaluate.shutdown(msecs)
-        self.compare.shutdown(msecs)
+        self.image_tabs.shutdown(msecs)
         self.runner.wait(msecs)
 
 

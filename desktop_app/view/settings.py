@@ -34,7 +34,8 @@ RUNS_RANGE = (1, 1000)  # the Timing tab's spin box
 DEFAULT_RUNS = 10
 MAX_TEXT = 4096  # a file name or folder longer than any file system allows is not one
 MAX_GEOMETRY_BYTES = 64 * 1024  # saveGeometry() writes ~70 bytes
-TABS = ("prediction", "compare", "timing", "evaluate", "model info")  # the window's tabs, lower-cased
+# the window's tabs, lower-cased
+TABS = ("prediction", "explain", "compare", "timing", "evaluate", "inspect", "model info")
 MAX_PANE = 100_000  # pixels: wider than any screen
 MAX_RECENT = 10  # File > Recent Models
 

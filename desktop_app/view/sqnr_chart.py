@@ -47,7 +47,7 @@ class SqnrChart(QWidget):
         self.points: list[tuple[str, float]] = []
         self.threshold = 20.0
         self.setMouseTracking(True)
-        self.setMinimumHeight(220)
+        self.setMinimumHeight(140)
 
     def sizeHint(self) -> QSize:  # Qt override
         return QSize(600, 260)

@@ -2,8 +2,8 @@
 
 File (open images, a folder or a model, recent models, paste, clear, stop, rescan, models folder,
 quit), Edit (the selected image: copy its result or path, show its folder, remove it), View (the tabs,
-``Ctrl+1`` …), Model (profile, compare, evaluate), Help (About). The toolbar holds the model and provider
-choices and the most used actions. The title names the model first and the app last, once
+``Ctrl+1`` …), Model (profile, explain, compare, inspect, evaluate), Help (About). The toolbar holds
+the model and provider choices and the most used actions. The title names the model first and the app last, once
 (:func:`window_title`).
 
 Example::
@@ -20,8 +20,8 @@ from typing import Protocol
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QMenuBar, QTabWidget, QToolBar
 
-from desktop_app.view.compare import CompareController
 from desktop_app.view.evaluate import EvaluateController
+from desktop_app.view.image_tabs import ImageTabs
 from desktop_app.view.model_combo import ModelCombo
 from desktop_app.view.model_files import ModelFiles
 from desktop_app.view.settings import DISPLAY_NAME
@@ -60,7 +60,7 @@ class MenuOwner(Protocol):
     profile_action: QAction
     model_files: ModelFiles
     list_actions: ListActions
-    compare: CompareController
+    image_tabs: ImageTabs
     evaluate: EvaluateController
     tabs: QTabWidget
     model_combo: ModelCombo
@@ -84,7 +84,7 @@ def fill_menus(window: MenuOwner) -> None:
     edit = bar.addMenu("&Edit")
     edit.addActions([lists.copy_action, lists.copy_path_action, lists.show_folder_action, lists.remove_action])
     bar.addMenu("&View").addActions(tab_actions(window.tabs, window.tabs.window()))
-    bar.addMenu("&Model").addActions([window.profile_action, window.compare.action, window.evaluate.action])
+    bar.addMenu("&Model").addActions([window.profile_action, *window.image_tabs.actions, window.evaluate.action])
     bar.addMenu("&Help").addAction(window.about_action)
 
 
@@ -102,8 +102,10 @@ def make_toolbar(window: MenuOwner) -> QToolBar:
     toolbar.addSeparator()
     toolbar.addAction(window.open_action)
     toolbar.addAction(window.profile_action)
-    window.compare.action.setIconText("Compare")  # the toolbar's short names; the menus keep the full ones
+    tabs = window.image_tabs  # the toolbar's short names; the menus keep the full ones
+    for action, short in ((tabs.explain.action, "Explain"), (tabs.compare.action, "Compare")):
+        action.setIconText(short)
+        toolbar.addAction(action)
     window.evaluate.action.setIconText("Evaluate")
-    toolbar.addAction(window.compare.action)
     toolbar.addAction(window.evaluate.action)
     return toolbar

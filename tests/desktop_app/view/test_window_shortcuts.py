@@ -140,9 +140,9 @@ def test_open_models_folder_creates_and_shows_it(make_window, tmp_path: Path) ->
 def test_ctrl_number_and_ctrl_tab_switch_tabs(make_window, model_bank, qtbot) -> None:
     window = make_window(model_bank["tiny"])
     _classified(window, qtbot, [DATA / "chelsea.png"])
-    _press(window, qtbot, "Ctrl+3")
+    _press(window, qtbot, "Ctrl+4")  # Prediction, Explain, Compare, Timing, Evaluate, Inspect, Model info
     assert window.tabs.currentWidget() is window.timing_panel
-    _press(window, qtbot, "Ctrl+5")
+    _press(window, qtbot, "Ctrl+7")
     assert window.tabs.currentWidget() is window.info_panel
     _press(window, qtbot, "Ctrl+PgDown")
     assert window.tabs.currentIndex() == 0  # wraps around

@@ -1,0 +1,113 @@
+"""The tabs that follow the selected image: Explain, Compare and Inspect, their panels and controllers together.
+
+Each of them looks at the image selected in the list (and, for Explain and Inspect, the loaded model)
+and runs its work in the window's job runner. :class:`ImageTabs` builds the three panels, puts them in
+the window's tab widget (Explain after Prediction, Compare after it, Inspect before Model info) and
+forwards what they all need to hear: a new current image, a new (or no) model, the models folder's
+files, and shutdown. It is given the collaborators it uses, never the window.
+
+Example::
+
+    python -m desktop_app   # drop a photo, then Model > Explain Prediction (Ctrl+Shift+E)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QTabWidget, QWidget
+
+from desktop_app.core.catalog import ModelEntry
+from desktop_app.core.runtime import LoadedModel, SessionCache
+from desktop_app.view.compare import CompareController
+from desktop_app.view.compare_panel import ComparePanel
+from desktop_app.view.explain import ExplainController
+from desktop_app.view.explain_panel import ExplainPanel
+from desktop_app.view.image_list import ImageRecord
+from desktop_app.view.inspect import InspectController
+from desktop_app.view.inspect_panel import InspectPanel
+from desktop_app.view.workers import TaskRunner
+
+Notify = Callable[[str, int], None]
+
+
+class ImageTabs(QObject):
+    """Explain, Compare and Inspect: see the module docstring. ``after`` is the tab they follow (Prediction),
+    ``before`` the one Inspect precedes (Model info)."""
+
+    def __init__(
+        self,
+        tabs: QTabWidget,
+        runner: TaskRunner,
+        cache: SessionCache,
+        *,
+        after: QWidget,
+        before: QWidget,
+        provider: Callable[[], str],
+        notify: Notify,
+        current_model: Callable[[], LoadedModel | None],
+        current_image: Callable[[], ImageRecord | None],
+        show_tab: Callable[[QWidget], None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.explain_panel, self.compare_panel, self.inspect_panel = ExplainPanel(), ComparePanel(), InspectPanel()
+        tabs.insertTab(tabs.indexOf(after) + 1, self.explain_panel, "Explain")
+        tabs.insertTab(tabs.indexOf(self.explain_panel) + 1, self.compare_panel, "Compare")
+        tabs.insertTab(tabs.indexOf(before), self.inspect_panel, "Inspect")
+        self.explain = ExplainController(
+            self.explain_panel,
+            runner,
+            cache,
+            provider=provider,
+            notify=notify,
+            current_model=current_model,
+            current_image=current_image,
+            show_panel=lambda: show_tab(self.explain_panel),
+            parent=self,
+        )
+        self.compare = CompareController(
+            self.compare_panel,
+            runner,
+            cache,
+            provider=provider,
+            notify=notify,
+            current_image=current_image,
+            show_panel=lambda: show_tab(self.compare_panel),
+            parent=self,
+        )
+        self.inspect = InspectController(
+            self.inspect_panel,
+            runner,
+            cache,
+            provider=provider,
+            notify=notify,
+            current_model=current_model,
+            current_image=current_image,
+            show_panel=lambda: show_tab(self.inspect_panel),
+            parent=self,
+        )
+
+    @property
+    def actions(self) -> list[QAction]:
+        """Explain Prediction, Compare Models and Inspect Layers (for the Model menu and the toolbar)."""
+        return [self.explain.action, self.compare.action, self.inspect.action]
+
+    def image_changed(self) -> None:
+        for controller in (self.explain, self.compare, self.inspect):
+            controller.image_changed()
+
+    def model_changed(self, model: LoadedModel | None) -> None:
+        """The window's model is ``model`` now (None while another one loads, or when none is left)."""
+        self.explain.model_changed(model)
+        self.inspect.model_changed(model)
+
+    def set_models(self, entries: Sequence[ModelEntry], current: ModelEntry | None) -> None:
+        self.compare.set_models(entries, current)
+        self.inspect.set_models(entries)
+
+    def shutdown(self, msecs: int = 30000) -> None:
+        for controller in (self.explain, self.compare, self.inspect):
+            controller.shutdown(msecs)
