@@ -3,7 +3,12 @@
 onnxruntime-gpu silently falls back to the CPU when the CUDA provider cannot start (missing
 libcudnn / libcublas, no GPU, ...). :func:`create_session` asks for the provider, then reads
 ``session.get_providers()`` to learn what actually runs and, when CUDA did not start, captures the
-reason ONNX Runtime logged to stderr (file descriptor 2) during session creation.
+reason ONNX Runtime logged to stderr (file descriptor 2) during session creation. Before the first CUDA
+session, :func:`onnxruntime.preload_dlls` loads the CUDA and cuDNN libraries that
+``pip install "cnn-workbench[cuda]"`` brings; when CUDA still does not start, the reason ends with the
+remedy (:func:`cuda_remedy`: that pip command, or the NVIDIA driver that is missing). On a machine with
+no NVIDIA GPU at all (:func:`nvidia_present`), Auto does not try CUDA and says so in one quiet line
+(:data:`NO_NVIDIA_GPU`).
 
 Example::
 
@@ -14,9 +19,11 @@ s = create_session('model.onnx', 'cuda'); print(s.providers, s.fallback_reason)"
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import glob
 import hashlib
+import io
 import os
 import platform
 import re
@@ -68,6 +75,27 @@ ORT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _GENERIC_REASON = f"{CUDA_EP} did not start and ONNX Runtime gave no reason (is a CUDA GPU present?)"
+#: The one quiet line Auto gives on a machine without an NVIDIA GPU (it does not try CUDA there).
+NO_NVIDIA_GPU = "no NVIDIA GPU: using the CPU"
+CUDA_EXTRA_COMMAND = 'pip install "cnn-workbench[cuda]"'
+NO_DRIVER_REMEDY = "no NVIDIA driver found: install the NVIDIA driver"
+LIBRARY_REMEDY = f"install ONNX Runtime's CUDA and cuDNN libraries: {CUDA_EXTRA_COMMAND}"
+NO_CUDA_BUILD_REMEDY = (
+    'replace onnxruntime by onnxruntime-gpu: pip uninstall onnxruntime; pip install "cnn-workbench[cuda]"'
+)
+#: Device nodes and driver files that show an NVIDIA GPU (Linux; WSL2 and Windows have the driver library only).
+NVIDIA_DEVICE_FILES: tuple[str, ...] = ("/dev/nvidia0", "/dev/nvidiactl", "/dev/dxg")
+NVIDIA_DRIVER_FILE = "/proc/driver/nvidia/version"
+_DRIVER_LIBRARIES = ("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1", "libcuda.so")
+_CUDA_LIBRARY = re.compile(
+    r"(lib)?(cublas|cublasLt|cudnn|cudart|cufft|curand|nvrtc|nvJitLink)\w*[\w.]*\.(so|dll)", re.I
+)
+_MISSING = re.compile(r"cannot open shared object|No such file|error 126|LoadLibrary|Failed to load|not found", re.I)
+_DRIVER_PROBLEM = re.compile(
+    r"libcuda\.so|nvcuda\.dll|CUDA driver version is insufficient|no CUDA-capable device|cudaErrorNoDevice|"
+    r"cudaErrorInsufficientDriver|cudaGetDeviceCount|found no NVIDIA driver",
+    re.I,
+)
 _LOG_LINE = re.compile(r"\[([EW]):onnxruntime:[^\]]*\]\s*(.*)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _FD2_LOCK = threading.Lock()
@@ -114,11 +142,77 @@ def cuda_listed() -> bool:
 
 
 def requested_providers(provider: str) -> list[str]:
-    """The ORT provider list for a choice: auto = CUDA when the build has it, else CPU."""
+    """The ORT provider list for a choice: auto = CUDA when the build has it and an NVIDIA GPU is present, else CPU."""
     choice = parse_provider(provider)
-    if choice == "cpu" or (choice == "auto" and not cuda_listed()):
+    if choice == "cpu" or (choice == "auto" and not (cuda_listed() and nvidia_present())):
         return [CPU_EP]
     return [CUDA_EP, CPU_EP]
+
+
+def auto_skip_reason(provider: str) -> str | None:
+    """:data:`NO_NVIDIA_GPU` when ``provider`` is auto and Auto skips CUDA for want of an NVIDIA GPU, else None."""
+    if parse_provider(provider) == "auto" and cuda_listed() and not nvidia_present():
+        return NO_NVIDIA_GPU
+    return None
+
+
+def nvidia_driver_present() -> bool:
+    """Whether the NVIDIA driver is here: its /proc file (Linux) or its CUDA driver library loads (libcuda / nvcuda)."""
+    if os.path.exists(NVIDIA_DRIVER_FILE):
+        return True
+    for name in _DRIVER_LIBRARIES:  # by name: the loader's own search (ctypes.util.find_library runs ldconfig)
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue  # not this name: try the next; no name loads -> no driver
+        return True
+    return False
+
+
+def nvidia_present() -> bool:
+    """Whether this machine has an NVIDIA GPU: a device node (/dev/nvidia0, WSL2's /dev/dxg) or the NVIDIA driver."""
+    return any(os.path.exists(path) for path in NVIDIA_DEVICE_FILES) or nvidia_driver_present()
+
+
+def cuda_remedy(error_text: str, *, driver_found: bool = True) -> str:
+    """The fix for a CUDA start failure, from ONNX Runtime's error text: the pip command or the missing driver.
+
+    A missing CUDA/cuDNN library (libcublasLt.so.13, libcudnn.so.9, cudart, ...) -> the ``cuda`` extra;
+    libcuda / "no CUDA-capable device" / ``driver_found=False`` -> the NVIDIA driver (then the extra, when a
+    library is missing too); a build without the CUDA provider -> onnxruntime-gpu; anything else -> both checks.
+    """
+    library_missing = bool(_CUDA_LIBRARY.search(error_text) and _MISSING.search(error_text))
+    if not driver_found or _DRIVER_PROBLEM.search(error_text):
+        return NO_DRIVER_REMEDY + (f", then {CUDA_EXTRA_COMMAND}" if library_missing else "")
+    if library_missing:
+        return LIBRARY_REMEDY
+    if f"no {CUDA_EP}" in error_text:
+        return NO_CUDA_BUILD_REMEDY
+    return f"check the NVIDIA driver (nvidia-smi) and the CUDA libraries: {CUDA_EXTRA_COMMAND}"
+
+
+def with_remedy(reason: str, *, driver_found: bool = True) -> str:
+    """``reason`` followed by its remedy (:func:`cuda_remedy`), one line."""
+    return one_line(f"{reason} — remedy: {cuda_remedy(reason, driver_found=driver_found)}")
+
+
+@functools.cache
+def preload_cuda_libraries() -> str:
+    """Load the pip-installed CUDA/cuDNN libraries once per process (``onnxruntime.preload_dlls``); what it said.
+
+    ``preload_dlls`` prints what it could not load to stdout; that text is returned (and kept out of a
+    command's output). Empty when this onnxruntime has no ``preload_dlls``.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return ""
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        try:
+            _, native = capture_fd2(preload)
+        except (RuntimeError, OSError) as exc:  # a bad directory or a library that crashes on load
+            return one_line(f"preload_dlls failed: {exc}")
+    return one_line(_ANSI.sub("", said.getvalue() + native))
 
 
 def default_session_options() -> ort.SessionOptions:
@@ -146,7 +240,7 @@ def create_session(
         ModelLoadError: ONNX Runtime refused the model (message names the file).
     """
     wanted = requested_providers(provider)
-    cuda_failure = cuda_start_failure() if CUDA_EP in wanted else None
+    cuda_failure = cuda_request_failure() if CUDA_EP in wanted else auto_skip_reason(provider)
     if cuda_failure is not None:
         wanted = [CPU_EP]  # the provider cannot start on this machine: go straight to the CPU
     cache = optimized_cache_path(path) if options is None and wanted == [CPU_EP] else None
@@ -165,7 +259,7 @@ def create_session(
     actual = tuple(session.get_providers())
     reason = cuda_failure
     if CUDA_EP in wanted and CUDA_EP not in actual:
-        reason = fallback_reason_from_log(log)
+        reason = with_remedy(fallback_reason_from_log(log), driver_found=nvidia_driver_present())
     return StartedSession(
         session=session,
         requested=parse_provider(provider),
@@ -175,17 +269,26 @@ def create_session(
     )
 
 
-@functools.cache
 def cuda_start_failure() -> str | None:
-    """Why the CUDA provider cannot start in this process, or None when it starts.
+    """Why Auto cannot use CUDA: :data:`NO_NVIDIA_GPU` on a machine without one, else :func:`cuda_request_failure`."""
+    if cuda_listed() and not nvidia_present():
+        return NO_NVIDIA_GPU
+    return cuda_request_failure()
+
+
+@functools.cache
+def cuda_request_failure() -> str | None:
+    """Why the CUDA provider cannot start in this process (with the remedy), or None when it starts.
 
     Missing CUDA libraries (the usual reason onnxruntime-gpu falls back to the CPU) are a fact about
     the machine, not the model, so a one-node model is opened once with the CUDA provider and the
     answer kept: later requests skip the failing attempt (~200 ms for ResNet-50 here) and can use
     the CPU's optimized-model cache. A model that fails on a working GPU is still detected per session.
+    The pip-installed CUDA libraries are preloaded first; the reason ends with its remedy (:func:`with_remedy`).
     """
     if not cuda_listed():
-        return f"this onnxruntime build has no {CUDA_EP} (onnxruntime-gpu has it)"
+        return with_remedy(f"this onnxruntime build has no {CUDA_EP} (onnxruntime-gpu has it)")
+    preloaded = preload_cuda_libraries()
     graph = helper.make_graph(
         [helper.make_node("Identity", ["x"], ["y"])],
         "cuda_probe",
@@ -198,7 +301,12 @@ def cuda_start_failure() -> str | None:
     session, log = capture_fd2(
         lambda: ort.InferenceSession(probe.SerializeToString(), options, providers=[CUDA_EP, CPU_EP])
     )
-    return None if CUDA_EP in session.get_providers() else fallback_reason_from_log(log)
+    if CUDA_EP in session.get_providers():
+        return None
+    reason = fallback_reason_from_log(log)
+    if reason == _GENERIC_REASON and preloaded:
+        reason = preloaded  # ORT said nothing; preload_dlls named the libraries it could not load
+    return with_remedy(reason, driver_found=nvidia_driver_present())
 
 
 def optimized_cache_path(path: str | os.PathLike[str]) -> Path | None:
@@ -248,6 +356,7 @@ def _open_file(
             cache = None  # the cache folder cannot be written (full or read-only disk): open without it
     try:
         if CUDA_EP in wanted:
+            preload_cuda_libraries()
             options.log_severity_level = min(options.log_severity_level, 2)  # warnings carry the reason
             session, log = capture_fd2(lambda: ort.InferenceSession(name, options, providers=wanted))
         else:
