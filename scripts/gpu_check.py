@@ -47,6 +47,10 @@ PRECISIONS = ("fp32", "fp16")
 #: max |CUDA - CPU| / (logit max - logit min) allowed per file precision (fp32: TF32 convolutions may be on).
 TOLERANCE = {"fp32": 1e-2, "fp16": 3e-2}
 BIG_BATCH = 32
+#: Ops ONNX Runtime may keep on the CPU beside a CUDA graph (shape arithmetic on a few integers).
+SHAPE_OPS = frozenset(
+    {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "ConstantOfShape", "Range", "Size"}
+)
 
 
 @dataclass(frozen=True)
@@ -107,13 +111,21 @@ def placement_of_rows(rows: Iterable[ProfileRow]) -> dict[str, tuple[str, str]]:
 
 
 def placement_check(placed: Mapping[str, tuple[str, str]], node_map: NodeMap, name: str) -> Check:
-    """PASS when every node ran on CUDA; else the nodes elsewhere, in module names with op types."""
+    """PASS when every compute node ran on CUDA; the nodes elsewhere are listed in module names with op types.
+
+    ONNX Runtime keeps small shape arithmetic (:data:`SHAPE_OPS`, e.g. the Shape -> Gather -> Concat that
+    feeds a Reshape) on the CPU on purpose; such nodes are counted and named, but do not fail the check.
+    """
     elsewhere = sorted((module_name(node, node_map), op, ep) for node, (op, ep) in placed.items() if ep != "CUDA")
-    check = Check(f"{name}: node placement", ok=bool(placed) and not elsewhere)
+    compute = [item for item in elsewhere if item[1] not in SHAPE_OPS]
+    check = Check(f"{name}: node placement", ok=bool(placed) and not compute)
     check.lines.append(f"{len(placed) - len(elsewhere)} of {len(placed)} nodes on CUDA")
-    check.lines += [f"not on CUDA: {module} ({op}) on {ep}" for module, op, ep in elsewhere[:20]]
-    if len(elsewhere) > 20:
-        check.lines.append(f"... and {len(elsewhere) - 20} more")
+    if len(elsewhere) > len(compute):
+        check.lines.append(f"{len(elsewhere) - len(compute)} shape-arithmetic nodes on the CPU (ONNX Runtime's choice)")
+    shown = compute + [item for item in elsewhere if item[1] in SHAPE_OPS]
+    check.lines += [f"not on CUDA: {module} ({op}) on {ep}" for module, op, ep in shown[:20]]
+    if len(shown) > 20:
+        check.lines.append(f"... and {len(shown) - 20} more")
     return check
 
 
@@ -294,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(files) < len(PRECISIONS):
         export_missing(folder, files)
         files = find_files(folder)
+    missing = [precision for precision in PRECISIONS if precision not in files]
+    if missing:
+        print(f"error: {folder}: no usable {DEFAULT_ARCHITECTURE} file in {', '.join(missing)}", file=sys.stderr)
+        return 2
     runs = 5 if args.quick else 20
     header = [f"GPU check · onnxruntime {providers.ort.__version__} · models from {folder}"]
     options = open_session(files["fp32"], "cuda").get_provider_options().get(providers.CUDA_EP, {})

@@ -101,6 +101,10 @@ def test_placement_from_a_real_cpu_profile(gpu_check: ModuleType, fp32_export: E
     on_cuda = {node: (op, "CUDA") for node, (op, _) in placed.items()}
     all_on_cuda = gpu_check.placement_check(on_cuda, entry.card.node_map, "fp32 resnet18")
     assert all_on_cuda.ok is True and all_on_cuda.lines == [f"{len(placed)} of {len(placed)} nodes on CUDA"]
+    with_shape = {**on_cuda, "flatten_shape": ("Shape", "CPU")}  # ORT keeps shape arithmetic on the CPU
+    shape_only = gpu_check.placement_check(with_shape, entry.card.node_map, "fp32 resnet18")
+    assert shape_only.ok is True and "1 shape-arithmetic nodes on the CPU" in shape_only.lines[1]
+    assert shape_only.lines[2] == "not on CUDA: (graph)/flatten_shape (Shape) on CPU"
 
 
 def test_report_formatting_and_latency_measurement(gpu_check: ModuleType) -> None:
