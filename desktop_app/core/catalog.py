@@ -21,6 +21,7 @@ choose_model; print([m.name for m in scan_models(models_dir())]); print(choose_m
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 from collections import Counter, OrderedDict
@@ -284,7 +285,11 @@ def _choose_by_name(spec: str, entries: list[ModelEntry], folder: Path) -> Model
     if by_name or by_architecture:
         return _first_usable(by_name or by_architecture)
     known = _some([e.path.stem for e in entries], 20) or "none"
-    raise ModelChoiceError(f"{spec}: no model of that name in {folder} (available: {known})")
+    names = {e.path.stem.casefold(): e.path.stem for e in entries}
+    names.update({e.card.architecture.casefold(): e.card.architecture for e in entries if e.card is not None})
+    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.6)
+    hint = f"; did you mean {names[close[0]]}?" if close else ""
+    raise ModelChoiceError(f"{spec}: no model of that name in {folder}{hint} (available: {known})")
 
 
 def _first_usable(matches: list[ModelEntry]) -> ModelEntry:

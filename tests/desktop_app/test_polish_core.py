@@ -23,6 +23,7 @@ from desktop_app.core.profiling import DEFAULT_RUNS
 from desktop_app.core.runtime import load_model
 from tests.desktop_app.evaluate_helpers import colour_model
 from tests.desktop_app.helpers import run_cli
+from tests.helpers import REPO
 
 SIDE = 32
 
@@ -156,3 +157,14 @@ def test_profile_text_explains_the_gap_and_uses_the_shared_default_runs(tmp_path
     assert f"median of {DEFAULT_RUNS} runs" in done.stdout
     assert "outside the layers' kernels" in done.stdout
     assert "\nCPU " in done.stdout  # one row per provider
+
+
+def test_a_mistyped_model_name_gets_the_closest_name_and_exit_2(twins: Path) -> None:
+    with pytest.raises(ModelChoiceError, match=r"colourz: no model of that name in .*; did you mean colours\?"):
+        choose_model("colourz", twins)
+    with pytest.raises(ModelChoiceError) as caught:
+        choose_model("resnet50", twins)  # nothing close: no suggestion, the names that exist
+    assert "did you mean" not in str(caught.value) and "available: colours" in str(caught.value)
+    done = run_cli("classify", REPO / "tests" / "data" / "chelsea.png", "--model", "other-", models=twins)
+    assert done.returncode == 2
+    assert "; did you mean other? (available: " in done.stderr and done.stderr.count("\n") == 1
