@@ -10,6 +10,7 @@ Example::
 
     python -m desktop_app                                   # the GUI
     python -m desktop_app classify photos/ cat.jpg --top-k 3 --json
+    python -m desktop_app classify cat.jpg --engine openvino --precision-hint bf16   # engine flags: cli_engine.py
     python -m desktop_app profile cat.jpg --model resnet18 --runs 20 --depth 2 --csv timing.csv
     python -m desktop_app evaluate ~/data/pets --model resnet50 --model resnet50-int8 --out pets-report
 """
@@ -29,10 +30,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from desktop_app import cli_evaluate, cli_explain, cli_inspect
+from PIL import Image
+
+from desktop_app import cli_engine, cli_evaluate, cli_explain, cli_inspect
 from desktop_app.core.catalog import ModelChoiceError, ModelEntry, choose_model
 from desktop_app.core.classify import NON_FINITE_REASON, FileResult, classify_paths
 from desktop_app.core.evaluate import file_sha256
+from desktop_app.core.openvino_engine import OpenVinoModel
+from desktop_app.core.openvino_profiling import profile_openvino
 from desktop_app.core.profiling import (
     DEFAULT_RUNS,
     DEFAULT_WARMUP,
@@ -42,17 +47,17 @@ from desktop_app.core.profiling import (
     aggregate,
     gap_note,
     group_by,
+    input_batch,
     load_note,
     profile_model,
     to_csv,
     to_json,
 )
 from desktop_app.core.providers import PROVIDER_CHOICES, ModelLoadError, one_line
-from desktop_app.core.runtime import LoadedModel, load_model
+from desktop_app.core.runtime import EngineModel, LoadedModel, ran_text
 from workbench.atomic import write_text_atomic
 from workbench.imageio import ImageLoadError, PathProblem, find_image_files, load_image
 from workbench.names import display_path, printable
-from workbench.paths import ENV_VAR
 from workbench.version import package_version, prog_name
 
 MODULE_FORM = "python -m desktop_app"
@@ -84,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--json",
         action="store_true",
-        help="one JSON object per line: file, labels, indices, probabilities, provider, model, model_file, "
-        "model_sha256 (or file, error); file_bytes_hex as well when the shown file name had to escape bytes; "
-        "skipped paths come first",
+        help="one JSON object per line: file, labels, indices, probabilities, provider, engine, device, "
+        "precision, fallback_reason, model, model_file, model_sha256 (or file, error); file_bytes_hex as well "
+        "when the shown file name had to escape bytes; skipped paths come first",
     )
     classify.add_argument(
         "--csv",
@@ -97,9 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profile = commands.add_parser(
         "profile",
-        help="print per-layer timings from ONNX Runtime's profiler (headless)",
-        description="Time every layer of a model on one image with ONNX Runtime's profiler: median over "
-        "--runs runs after --warmup runs; the first run is reported separately.",
+        help="print per-layer timings from ONNX Runtime's profiler or OpenVINO's counters (headless)",
+        description="Time every layer of a model on one image with ONNX Runtime's profiler (or OpenVINO's "
+        "performance counters with --engine openvino): median, p90, min and max over --runs runs after --warmup "
+        "runs; ONNX Runtime's first run is reported separately.",
     )
     profile.add_argument("image", metavar="IMAGE", help="the image to run the model on")
     _add_model_options(profile)
@@ -133,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "CPU, threads and load",
     )
     profile.add_argument("--csv", metavar="FILE", type=Path, help="also write the table to FILE as CSV")
-    cli_evaluate.add_parser(commands, _add_engine_options)
+    cli_evaluate.add_parser(commands, cli_engine.add_run_options)
     cli_explain.add_parser(commands, _add_engine_options)
     cli_inspect.add_parser(commands, _add_engine_options)
     return parser
@@ -146,13 +152,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="an .onnx file, or a file stem / display name / architecture in the models folder "
         "(default: the first usable model, preferring efficientnet_lite0)",
     )
-    _add_engine_options(parser)
+    cli_engine.add_run_options(parser)
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--models-dir", metavar="DIR", help=f"models folder (default: ${ENV_VAR} or the per-user folder)"
-    )
+    """``--models-dir`` and ``--provider`` (ONNX Runtime only): ``explain`` and ``inspect`` read ORT sessions."""
+    cli_engine.add_models_dir(parser)
     parser.add_argument(
         "--provider", choices=PROVIDER_CHOICES, default="auto", help="execution provider to ask for (default: auto)"
     )
@@ -192,7 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "inspect":
             return cli_inspect.run_inspect(args, sys.stdout, sys.stderr)
         return run_profile(args, sys.stdout, sys.stderr)
-    except (UsageError, cli_evaluate.EvaluateUsageError, ModelChoiceError, ModelLoadError) as exc:
+    except cli_engine.StrictError as exc:
+        print(f"{prog_name(MODULE_FORM)} {args.command}: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
+    except (UsageError, cli_evaluate.EvaluateUsageError, cli_engine.FlagError, ModelChoiceError, ModelLoadError) as exc:
         print(f"{prog_name(MODULE_FORM)} {args.command}: error: {printable(one_line(str(exc)))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -238,14 +246,16 @@ def launch_gui(argv: list[str]) -> int:
     return int(gui_main(argv))
 
 
-def _load(args: argparse.Namespace, err: TextIO) -> LoadedModel:
-    entry = choose_model(args.model, args.models_dir)
-    model = load_model(entry, args.provider)
-    _warn_about(model, entry, args.provider, err)
+def _load(args: argparse.Namespace, err: TextIO, entry: ModelEntry | None = None) -> EngineModel:
+    """Open the chosen model as the engine flags ask, warn about fallbacks; ``--strict`` raises StrictError."""
+    entry = entry or choose_model(args.model, args.models_dir)
+    model = cli_engine.open_from_args(entry, args)
+    _warn_about(model, entry, cli_engine.choice_of(args)[1], err)
+    cli_engine.check_strict(args, model)
     return model
 
 
-def _warn_about(model: LoadedModel, entry: ModelEntry, provider: str, err: TextIO) -> None:
+def _warn_about(model: EngineModel, entry: ModelEntry, provider: str, err: TextIO) -> None:
     for notice in entry.notices:
         print(f"note: {display_path(entry.path.name)}: {printable(notice)}", file=err)
     if model.fallback_reason and provider == "cuda":
@@ -254,6 +264,8 @@ def _warn_about(model: LoadedModel, entry: ModelEntry, provider: str, err: TextI
             f"{model.fallback_reason}",
             file=err,
         )
+    elif model.fallback_reason and model.engine == "onnxruntime" and model.device == "CPU":
+        print(f"note: running on {ran_text(model)}: {printable(model.fallback_reason)}", file=err)
     if model.golden is not None and not model.golden.passed:
         print(f"warning: {display_path(entry.path.name)}: {printable(model.golden.message)}", file=err)
 
@@ -266,7 +278,7 @@ def run_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     model = _load(args, err) if found.files else None
     if model is not None and not args.json:
         print(
-            f"model: {printable(model.entry.name)} ({display_path(model.entry.path.name)}) on {model.provider_label}",
+            f"model: {printable(model.entry.name)} ({display_path(model.entry.path.name)}) on {ran_text(model)}",
             file=out,
         )
     as_ascii = ascii_only(out)
@@ -290,7 +302,7 @@ def run_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _classify_files(
-    model: LoadedModel,
+    model: EngineModel,
     files: Sequence[Path],
     args: argparse.Namespace,
     out: TextIO,
@@ -341,7 +353,7 @@ def _print_problem(problem: PathProblem, as_json: bool, as_ascii: bool, out: Tex
         print(f"error: {problem}", file=err, flush=True)
 
 
-def _result_json(result: FileResult, model: LoadedModel) -> dict[str, object]:
+def _result_json(result: FileResult, model: EngineModel) -> dict[str, object]:
     if result.prediction is None:
         return {**_file_fields(result.path), "error": result.error}
     prediction = result.prediction
@@ -351,11 +363,12 @@ def _result_json(result: FileResult, model: LoadedModel) -> dict[str, object]:
         "indices": list(prediction.indices),
         "probabilities": [round(p, 6) for p in prediction.probabilities],
         "provider": model.providers[0] if model.providers else None,
+        **cli_engine.engine_fields(model),
         **model_fields(model),
     }
 
 
-def model_fields(model: LoadedModel) -> dict[str, object]:
+def model_fields(model: EngineModel) -> dict[str, object]:
     """Which model answered: display name, file and the file's sha256 (computed once per file)."""
     return {
         "model": printable(model.entry.name),
@@ -369,7 +382,7 @@ def _sha256(path: Path) -> str:
     return file_sha256(path)
 
 
-def classify_csv(results: Sequence[FileResult], model: LoadedModel) -> str:
+def classify_csv(results: Sequence[FileResult], model: EngineModel) -> str:
     """The ``--csv`` text: one row per image and rank; a failed image is one row with its error."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -409,11 +422,11 @@ def run_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except ImageLoadError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_FAILED
-    report = profile_model(entry, image, provider=args.provider, runs=args.runs, warmup=args.warmup)
-    for notice in entry.notices:
-        print(f"note: {display_path(entry.path.name)}: {printable(notice)}", file=err)
-    if report.fallback_reason and args.provider == "cuda":
-        print(f"warning: CUDA was requested but did not start: {report.fallback_reason}", file=err)
+    model = _load(args, err, entry)
+    if isinstance(model, OpenVinoModel):
+        return _profile_openvino(model, image, args, out)
+    assert isinstance(model, LoadedModel)  # open_model returns one of the two
+    report = profile_model(model, image, runs=args.runs, warmup=args.warmup)
     rows = aggregate(report, args.depth) if args.group_by == "module" else group_by(report, args.group_by)
     if args.csv is not None:
         try:
@@ -432,17 +445,37 @@ def run_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _profile_openvino(model: OpenVinoModel, image: Image.Image, args: argparse.Namespace, out: TextIO) -> int:
+    """``profile`` on OpenVINO: its performance counters per layer, in module names, with the kernel column."""
+    profile = profile_openvino(model, input_batch(model.entry, image), runs=args.runs, warmup=args.warmup)
+    if args.csv is not None:
+        try:
+            write_text_atomic(args.csv, cli_engine.openvino_profile_csv(profile))
+        except OSError as exc:
+            raise UsageError(f"{display_path(args.csv)}: cannot write CSV ({exc.strerror or exc})") from exc
+    if args.json:
+        print(cli_engine.openvino_profile_json(model, profile, ascii_only(out)), file=out)
+    else:
+        cli_engine.print_openvino_profile(model.entry.name, profile, None, out)
+    return EXIT_OK
+
+
 def print_profile(report: ProfileReport, rows: Sequence[ProfileRow], out: TextIO) -> None:
     """The per-layer table plus the totals (sum of layer times vs measured wall time, first run)."""
     modules = [printable(r.module) for r in rows]
     op_types = [printable(r.op_types) for r in rows]
     width = max([len("module"), *map(len, modules)])
     ops = max([len("op types"), *map(len, op_types)])
-    print(f"model: {printable(report.model)} on {', '.join(report.providers)}", file=out)
-    print(f"{'module':<{width}}  {'op types':<{ops}}  provider  median ms  share %  first run ms", file=out)
+    print(f"model: {printable(report.model)} on ONNX Runtime {', '.join(report.providers)}", file=out)
+    print(
+        f"{'module':<{width}}  {'op types':<{ops}}  kernel    median ms     p90 ms     min ms     max ms  share %"
+        "  first run ms",
+        file=out,
+    )
     for r, module, op in zip(rows, modules, op_types, strict=True):
+        spread = "  ".join(f"{t / 1000:9.3f}" for t in (r.p90_us, r.min_us, r.max_us))
         print(
-            f"{module:<{width}}  {op:<{ops}}  {r.provider:<8}  {r.median_ms:9.3f}  {r.share:7.1f}"
+            f"{module:<{width}}  {op:<{ops}}  {r.provider:<8}  {r.median_ms:9.3f}  {spread}  {r.share:7.1f}"
             f"  {r.first_run_ms:12.3f}",
             file=out,
         )

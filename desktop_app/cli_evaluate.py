@@ -22,10 +22,11 @@ from typing import TextIO
 import numpy as np
 from tqdm import tqdm
 
+from desktop_app import cli_engine
 from desktop_app.core.catalog import ModelEntry, choose_model
 from desktop_app.core.evaluate import ModelEvaluation, compare, evaluate_model
 from desktop_app.core.labelled import LabelledDataError, LabelledSet, read_labelled, read_mapping, unknown_counts
-from desktop_app.core.runtime import load_model
+from desktop_app.core.runtime import ran_text
 from workbench.names import display_path, printable
 from workbench.paths import dir_problem
 
@@ -37,7 +38,7 @@ class EvaluateUsageError(Exception):
 def add_parser(
     commands: argparse._SubParsersAction, add_engine_options: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``evaluate`` (``add_engine_options`` adds --models-dir and --provider, as for ``classify``)."""
+    """Register ``evaluate`` (``add_engine_options`` adds --models-dir and the engine flags, as for ``classify``)."""
     parser = commands.add_parser(
         "evaluate",
         help="accuracy of models on labelled images (headless)",
@@ -126,11 +127,12 @@ def _check_writable(folder: Path) -> None:
 def _evaluate_one(
     entry: ModelEntry, labelled: LabelledSet, mapping: dict[str, str] | None, args: argparse.Namespace, err: TextIO
 ) -> ModelEvaluation:
-    model = load_model(entry, args.provider)
+    model = cli_engine.open_from_args(entry, args)
     for notice in entry.notices:
         print(f"note: {display_path(entry.path.name)}: {printable(notice)}", file=err)
-    if model.fallback_reason and args.provider == "cuda":
-        print(f"warning: CUDA was requested but did not start: {printable(model.fallback_reason)}", file=err)
+    if model.fallback_reason and model.device == "CPU" and cli_engine.choice_of(args)[1] != "cpu":
+        print(f"warning: running on {ran_text(model)}: {printable(model.fallback_reason)}", file=err)
+    cli_engine.check_strict(args, model)
     bar = tqdm(
         total=len(labelled.items),
         desc=printable(entry.name)[:30],
@@ -179,7 +181,7 @@ def _print_summary(evaluations: Sequence[ModelEvaluation], out: TextIO) -> None:
         rows.append(
             (
                 printable(e.name),
-                e.model.provider_label,
+                ran_text(e.model),
                 str(e.metrics.images),
                 str(len(e.failures)),
                 str(e.metrics.unknown_images),

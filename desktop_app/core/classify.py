@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from desktop_app.core.providers import ORT_ERRORS, one_line
-from desktop_app.core.runtime import LoadedModel
+from desktop_app.core.runtime import EngineModel
 from workbench.imageio import ImageLoadError, load_image
 from workbench.names import display_path
 from workbench.preprocess import Preprocess, preprocess_batch, preprocess_image
@@ -131,7 +131,7 @@ def _top_k(probabilities: np.ndarray, labels: Sequence[str], top_k: int) -> list
 
 
 def classify_images(
-    model: LoadedModel,
+    model: EngineModel,
     images: Sequence[Image.Image],
     top_k: int = DEFAULT_TOP_K,
     *,
@@ -147,7 +147,7 @@ def classify_images(
 
 
 def classify_paths(
-    model: LoadedModel,
+    model: EngineModel,
     paths: Iterable[str | os.PathLike[str]],
     top_k: int = DEFAULT_TOP_K,
     *,
@@ -187,7 +187,7 @@ def classify_paths(
 
 
 def _next_batch(
-    model: LoadedModel,
+    model: EngineModel,
     pending: deque[tuple[Path, Future[_Decoded]]],
     top_k: int,
     batch_size: int,
@@ -215,7 +215,7 @@ def _next_batch(
 
 
 def _run_ready(
-    model: LoadedModel, ready: list[_Ready], top_k: int, keep_scores: bool = False
+    model: EngineModel, ready: list[_Ready], top_k: int, keep_scores: bool = False
 ) -> list[tuple[int, FileResult]]:
     """Run one batch; an image whose logits are not finite gets an error, the rest their predictions."""
     batch = np.stack([array for _, _, array, _ in ready])
@@ -247,7 +247,7 @@ def _decode(path: Path, preprocess: Preprocess, decoded: Callable[[Path, Image.I
     return preprocess_image(image, preprocess), (decoded(path, image) if decoded is not None else None)
 
 
-def _preprocess_of(model: LoadedModel) -> Preprocess:
+def _preprocess_of(model: EngineModel) -> Preprocess:
     if model.entry.preprocess is None:
         raise ValueError(f"{model.entry.path.name}: model has no preprocessing (unusable entry)")
     return model.entry.preprocess

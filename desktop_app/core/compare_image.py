@@ -6,7 +6,7 @@ gives one :class:`ModelColumn` per model, in order:
 
 * its top-k ``(label, probability)`` (a float64 softmax of the logits, as ``classify`` reports them);
 * the median latency in ms of ``runs`` timed runs of batch 1 after one warm-up, preprocessing excluded
-  (only ``LoadedModel.run``: what the model costs, not decoding or resizing the photo);
+  (only ``EngineModel.run``: what the model costs, not decoding or resizing the photo);
 * what ran it (``model.providers[0]``);
 * the differences against the reference (the first model that ran): whether its top-1 differs, the
   labels of its top-k that the reference's top-k lacks, the probability change of each label the
@@ -39,7 +39,7 @@ from PIL import Image
 
 from desktop_app.core.classify import NON_FINITE_REASON, NonFiniteOutputError, predict_from_logits
 from desktop_app.core.providers import ORT_ERRORS, one_line
-from desktop_app.core.runtime import LoadedModel
+from desktop_app.core.runtime import EngineModel
 from workbench.preprocess import preprocess_batch
 
 __all__ = [
@@ -139,14 +139,14 @@ class ImageComparison:
 class _Run:
     """A model's full ranking of the image (every class, most probable first) and its latency."""
 
-    model: LoadedModel
+    model: EngineModel
     labels: tuple[str, ...]
     probabilities: tuple[float, ...]
     latency_ms: float
 
 
 def compare_on_image(
-    models: Sequence[LoadedModel | ModelFailure],
+    models: Sequence[EngineModel | ModelFailure],
     image: Image.Image,
     *,
     top_k: int = DEFAULT_TOP_K,
@@ -174,7 +174,7 @@ def compare_on_image(
     return _compare(outcomes, top_k, runs)
 
 
-def _run(model: LoadedModel, image: Image.Image, runs: int) -> _Run | ModelFailure:
+def _run(model: EngineModel, image: Image.Image, runs: int) -> _Run | ModelFailure:
     """The model's ranking and latency, or a failure naming it when it cannot give them."""
     entry = model.entry
     try:

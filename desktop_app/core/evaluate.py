@@ -39,7 +39,7 @@ from desktop_app.core.metrics import (
     remap,
     shared_classes,
 )
-from desktop_app.core.runtime import LoadedModel
+from desktop_app.core.runtime import EngineModel
 from workbench.imageio import load_image
 from workbench.preprocess import preprocess_image
 
@@ -66,7 +66,7 @@ class ModelEvaluation:
     """One model's results on a labelled set: per evaluated image (``item`` indexes ``LabelledSet.items``)
     its top-k classes and probabilities and the rank of its true class (0 when the model lacks the class)."""
 
-    model: LoadedModel
+    model: EngineModel
     sha256: str
     match: ClassMatch
     item: np.ndarray  # (N,) int64: which labelled image
@@ -107,7 +107,7 @@ def file_sha256(path: Path) -> str:
 
 
 def evaluate_model(
-    model: LoadedModel,
+    model: EngineModel,
     labelled: LabelledSet,
     *,
     mapping: dict[str, str] | None = None,
@@ -202,7 +202,7 @@ def _model_classes(classes: Sequence[str], match: ClassMatch) -> list[int]:
     return list(seen)
 
 
-def single_image_latency(model: LoadedModel, paths: Sequence[Path], runs: int = LATENCY_RUNS) -> float | None:
+def single_image_latency(model: EngineModel, paths: Sequence[Path], runs: int = LATENCY_RUNS) -> float | None:
     """Median wall time (ms) of ``runs`` batch-1 runs on the first image (after one warm-up), or None
     without an image. Throughput comes from the whole pass; this is what one photo costs."""
     preprocess = model.entry.preprocess

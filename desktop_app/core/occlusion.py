@@ -2,7 +2,7 @@
 
 A square patch of the dataset's mean colour (0 after normalisation: the "grey" the model sees as nothing)
 slides over the preprocessed input with a stride; each occluded copy is classified on the loaded model
-(:meth:`LoadedModel.run`, in batches) and the drop of the class's probability is the map: where covering
+(:meth:`EngineModel.run`, in batches) and the drop of the class's probability is the map: where covering
 the image hurts the class most is where the evidence is (Zeiler & Fergus, 2014). Each input pixel gets the
 mean drop of the patches that covered it (a rise, where covering helped the class, counts as 0);
 the map is then mapped back onto the original image like CAM
@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from desktop_app.core.cam import CamResult, map_to_image
-from desktop_app.core.runtime import LoadedModel
+from desktop_app.core.runtime import EngineModel
 from workbench.preprocess import Preprocess, preprocess_image
 
 __all__ = [
@@ -68,7 +68,7 @@ def _scaled(value: int, side: int) -> int:
 
 
 def occlusion_grid(
-    model: LoadedModel,
+    model: EngineModel,
     x: np.ndarray,
     class_index: int,
     *,
@@ -122,7 +122,7 @@ def occlusion_grid(
 
 
 def occlusion_map(
-    model: LoadedModel,
+    model: EngineModel,
     image: Image.Image,
     class_index: int | None = None,
     *,
@@ -153,7 +153,7 @@ def occlusion_map(
     return CamResult(map_to_image(grid, p, image.size), index, label, float(base[index]), "occlusion", grid)
 
 
-def _preprocess_of(model: LoadedModel) -> Preprocess:
+def _preprocess_of(model: EngineModel) -> Preprocess:
     if model.entry.preprocess is None:
         raise ValueError(f"{model.entry.path.name}: model has no preprocessing")
     return model.entry.preprocess

@@ -23,7 +23,7 @@ import functools
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import onnx
@@ -31,7 +31,7 @@ from google.protobuf.message import DecodeError
 
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.providers import ModelLoadError, one_line
-from desktop_app.core.runtime import GoldenResult, LoadedModel, _fixed_chunks, run_golden
+from desktop_app.core.runtime import GoldenResult, run_batches, run_golden
 from workbench.cpu import cpu_info
 from workbench.modelfile import ModelFileError, check_external_data
 
@@ -139,13 +139,7 @@ class OpenVinoModel:
         Raises:
             OpenVinoLoadError: OpenVINO failed to run the batch (one line naming the file).
         """
-        entry = self.entry
-        x = np.ascontiguousarray(batch, dtype=entry.input_dtype)
-        if entry.batch is None or x.shape[0] == entry.batch:
-            return self._run_once(x)
-        if entry.batch != 1:
-            return np.concatenate([self._run_once(chunk) for chunk in _fixed_chunks(x, entry.batch)])[: x.shape[0]]
-        return np.concatenate([self._run_once(x[i : i + 1]) for i in range(x.shape[0])])
+        return run_batches(self.entry, batch, self._run_once)
 
     def _run_once(self, x: np.ndarray) -> np.ndarray:
         with self._lock:  # an infer request runs one batch at a time
@@ -284,7 +278,7 @@ def _with_golden(model: OpenVinoModel) -> OpenVinoModel:
         probe = replace(model, entry=replace(model.entry, card=looser))
         note = f" (bf16: tolerance {BF16_GOLDEN_TOLERANCE:g} of the logit range; the file's is {golden.tolerance:g})"
     try:
-        result = run_golden(cast(LoadedModel, probe))
+        result = run_golden(probe)
     except OpenVinoLoadError as exc:
         result = GoldenResult(False, f"golden self-test could not run: {exc}")
     return replace(model, golden=GoldenResult(result.passed, result.message + note))

@@ -30,7 +30,7 @@ import numpy as np
 from desktop_app.core.openvino_engine import OV_ERRORS, OpenVinoLoadError, OpenVinoModel, compile_config, compile_ov
 from desktop_app.core.profiling import GRAPH_PREFIX, module_name
 from desktop_app.core.providers import one_line
-from desktop_app.core.runtime import _fixed_chunks
+from desktop_app.core.runtime import fixed_chunks
 from workbench.contract import NodeMap
 
 __all__ = ["LayerTiming", "OpenVinoProfile", "layer_modules", "profile_openvino"]
@@ -94,7 +94,7 @@ def profile_openvino(model: OpenVinoModel, batch: np.ndarray, runs: int, warmup:
     entry = model.entry
     x = np.ascontiguousarray(batch, dtype=entry.input_dtype)
     if entry.batch is not None and x.shape[0] != entry.batch:
-        x = _fixed_chunks(x, entry.batch)[0]
+        x = fixed_chunks(x, entry.batch)[0]
     precision = "bf16" if model.precision == "bf16" else "as-exported"
     compiled = compile_ov(entry, model.model, model.device, compile_config(precision, model.threads, perf_count=True))
     request = compiled.create_infer_request()

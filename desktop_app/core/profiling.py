@@ -55,6 +55,7 @@ __all__ = [
     "aggregate",
     "gap_note",
     "group_by",
+    "input_batch",
     "load_note",
     "parse_trace",
     "profile_model",
@@ -86,6 +87,9 @@ class ProfileRow:
     first_run_us: float
     nodes: int
     node: str = ""  # the ORT node name for single-node rows ("" for blocks)
+    p90_us: float = 0.0  # over the timed runs (blocks: the sums of their nodes' values, not percentiles)
+    min_us: float = 0.0
+    max_us: float = 0.0
 
     @property
     def median_ms(self) -> float:
@@ -113,6 +117,7 @@ class ProfileReport:
     model_file: str = ""  # the .onnx file profiled
     threads: int | None = None  # intra-op threads asked for; None: ONNX Runtime's default (one per physical core)
     load_average: tuple[float, float, float] | None = None  # os.getloadavg() right after the timed runs
+    engine: str = "onnxruntime"
 
     @property
     def wall_ms(self) -> float:
@@ -154,14 +159,14 @@ def profile_model(
         ValueError: ``runs`` < 1, or unknown provider.
         ProfileCancelled: ``cancelled()`` returned True.
     """
-    entry = model.entry if isinstance(model, LoadedModel) else model
+    entry = model if isinstance(model, ModelEntry) else model.entry
     if provider is None:
         provider = model.requested if isinstance(model, LoadedModel) else "auto"
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
     if entry.error is not None or entry.preprocess is None:
         raise ModelLoadError(entry.error or f"{entry.path.name}: unusable model")
-    batch = _input_batch(entry, image)
+    batch = input_batch(entry, image)
     with tempfile.TemporaryDirectory(prefix="workbench-profile-") as folder:
         options = default_session_options()
         options.enable_profiling = True
@@ -216,7 +221,8 @@ def _timed_runs(
     return walls
 
 
-def _input_batch(entry: ModelEntry, image: Image.Image | np.ndarray | None) -> np.ndarray:
+def input_batch(entry: ModelEntry, image: Image.Image | np.ndarray | None) -> np.ndarray:
+    """The batch profiled: ``image`` preprocessed (or the golden input for ``None``), repeated to the file's batch."""
     if image is None:
         return golden_input(entry.input_shape, entry.layout).astype(entry.input_dtype)
     if isinstance(image, Image.Image):
@@ -262,7 +268,8 @@ def module_name(node: str, node_map: NodeMap) -> str:
 def node_rows(first: RunTimes, timed: Sequence[RunTimes], node_map: NodeMap) -> list[ProfileRow]:
     """One row per ORT node: median over ``timed`` runs, sorted by time descending."""
     names = list(dict.fromkeys(name for run in (first, *timed) for name in run))
-    medians = {name: statistics.median(run.get(name, (0.0, "", ""))[0] for run in timed) for name in names}
+    times = {name: np.array([run.get(name, (0.0, "", ""))[0] for run in timed], dtype=np.float64) for name in names}
+    medians = {name: float(np.median(values)) for name, values in times.items()}
     total = sum(medians.values()) or 1.0
     rows = []
     for name in names:
@@ -277,6 +284,9 @@ def node_rows(first: RunTimes, timed: Sequence[RunTimes], node_map: NodeMap) -> 
                 first_run_us=first.get(name, (0.0, "", ""))[0],
                 nodes=1,
                 node=name,
+                p90_us=float(np.percentile(times[name], 90)),
+                min_us=float(times[name].min()),
+                max_us=float(times[name].max()),
             )
         )
     return sorted(rows, key=lambda r: (-r.median_us, r.module))
@@ -316,6 +326,9 @@ def aggregate(report: ProfileReport, depth: int | None) -> list[ProfileRow]:
                 share=100.0 * median / total,
                 first_run_us=sum(r.first_run_us for r in members),
                 nodes=sum(r.nodes for r in members),
+                p90_us=sum(r.p90_us for r in members),
+                min_us=sum(r.min_us for r in members),
+                max_us=sum(r.max_us for r in members),
             )
         )
     return sorted(rows, key=lambda r: (-r.median_us, r.module))
@@ -343,6 +356,9 @@ def group_by(report: ProfileReport, by: str) -> list[ProfileRow]:
             share=100.0 * sum(r.median_us for r in members) / total,
             first_run_us=sum(r.first_run_us for r in members),
             nodes=sum(r.nodes for r in members),
+            p90_us=sum(r.p90_us for r in members),
+            min_us=sum(r.min_us for r in members),
+            max_us=sum(r.max_us for r in members),
         )
         for key, members in groups.items()
     ]
@@ -379,7 +395,19 @@ def _join(values: Iterable[str]) -> str:
     return ", ".join(dict.fromkeys(v for part in values for v in part.split(", ") if v))
 
 
-_CSV_FIELDS = ("module", "node", "op_types", "provider", "median_ms", "share_percent", "first_run_ms", "nodes")
+_CSV_FIELDS = (
+    "module",
+    "node",
+    "op_types",
+    "provider",
+    "median_ms",
+    "p90_ms",
+    "min_ms",
+    "max_ms",
+    "share_percent",
+    "first_run_ms",
+    "nodes",
+)
 
 
 def _row_dict(row: ProfileRow) -> dict[str, Any]:
@@ -389,6 +417,9 @@ def _row_dict(row: ProfileRow) -> dict[str, Any]:
         "op_types": printable(row.op_types),
         "provider": printable(row.provider),
         "median_ms": round(row.median_us / 1000, 6),
+        "p90_ms": round(row.p90_us / 1000, 6),
+        "min_ms": round(row.min_us / 1000, 6),
+        "max_ms": round(row.max_us / 1000, 6),
         "share_percent": round(row.share, 4),
         "first_run_ms": round(row.first_run_us / 1000, 6),
         "nodes": row.nodes,

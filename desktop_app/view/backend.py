@@ -22,22 +22,34 @@ from PySide6.QtGui import QImage
 
 from desktop_app.core.catalog import ModelEntry, scan_models
 from desktop_app.core.classify import FileResult, classify_images, classify_paths
+from desktop_app.core.openvino_engine import bf16_support, openvino_available
 from desktop_app.core.providers import ORT_ERRORS, one_line
-from desktop_app.core.runtime import LoadedModel, SessionCache
+from desktop_app.core.runtime import EngineModel, SessionCache, ran_text
 from desktop_app.view.model_info import ModelInfo
 from desktop_app.view.qimage import PREVIEW_SIDE, THUMB_SIDE, qimage_to_png_bytes, shrunk, to_qimage
 from workbench.imageio import CLIPBOARD_NAME, FoundImages, ImageLoadError, find_image_files, load_image
 
 TOP_K = 5
+#: The window's Engine choices: value -> (label, engine, device, precision hint), in menu order.
+ENGINE_CHOICES: dict[str, tuple[str, str, str, str]] = {
+    "auto": ("Auto", "auto", "auto", "as-exported"),
+    "cpu": ("ONNX Runtime CPU", "onnxruntime", "cpu", "as-exported"),
+    "cuda": ("CUDA", "onnxruntime", "cuda", "as-exported"),
+    "openvino": ("OpenVINO CPU", "openvino", "cpu", "as-exported"),
+    "openvino-bf16": ("OpenVINO CPU bf16", "openvino", "cpu", "bf16"),
+}
 
 __all__ = [
+    "ENGINE_CHOICES",
     "ClassifiedImage",
     "Loaded",
     "classify_source",
     "classify_sources",
+    "engine_items",
     "expand_paths",
     "load",
     "model_info",
+    "ort_provider",
     "provider_status",
     "scan",
 ]
@@ -47,9 +59,10 @@ __all__ = [
 class Loaded:
     """A loaded model plus how long opening it (and its golden self-test) took."""
 
-    model: LoadedModel
+    model: EngineModel
     seconds: float
     cached: bool = False
+    choice: str = "auto"  # the Engine choice it was opened for (a key of ENGINE_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -67,12 +80,36 @@ def scan(directory: str | os.PathLike[str]) -> list[ModelEntry]:
     return scan_models(directory)
 
 
-def load(cache: SessionCache, entry: ModelEntry, provider: str) -> Loaded:
-    """Open (or fetch from the cache) ``entry`` on ``provider``; ModelLoadError propagates."""
+def engine_items() -> list[tuple[str, str]]:
+    """``(label, value)`` of the Engine choices this machine offers: OpenVINO only when installed, its bf16 only
+    where the CPU computes bfloat16 natively (CUDA always: a failed start says why and what to install)."""
+    offered = ["auto", "cpu", "cuda"]
+    if openvino_available():
+        offered.append("openvino")
+        if bf16_support("CPU") is None:
+            offered.append("openvino-bf16")
+    return [(ENGINE_CHOICES[value][0], value) for value in offered]
+
+
+def ort_provider(choice: str) -> str:
+    """The ONNX Runtime provider for tabs that run ONNX Runtime only (Explain, Inspect, Evaluate, Compare)."""
+    return choice if choice in ("auto", "cpu", "cuda") else "cpu"
+
+
+def load(cache: SessionCache, entry: ModelEntry, choice: str) -> Loaded:
+    """Open (or fetch from the cache) ``entry`` for the Engine ``choice`` (a key of :data:`ENGINE_CHOICES`, or an
+    ONNX Runtime provider); ModelLoadError propagates.
+
+    Raises:
+        ValueError: an unknown choice.
+    """
+    if choice not in ENGINE_CHOICES:
+        raise ValueError(f"unknown engine choice {choice!r}; choose one of {', '.join(ENGINE_CHOICES)}")
+    _, engine, device, precision = ENGINE_CHOICES[choice]
     before = len(cache)
     start = time.perf_counter()
-    model = cache.get(entry, provider)
-    return Loaded(model, time.perf_counter() - start, cached=len(cache) == before)
+    model = cache.get(entry, engine=engine, device=device, precision=precision)
+    return Loaded(model, time.perf_counter() - start, cached=len(cache) == before, choice=choice)
 
 
 def expand_paths(paths: Sequence[str]) -> FoundImages:
@@ -85,7 +122,7 @@ def clipboard_bytes(image: QImage) -> bytes:
     return qimage_to_png_bytes(image)
 
 
-def classify_source(model: LoadedModel, key: int, source: str | bytes) -> ClassifiedImage:
+def classify_source(model: EngineModel, key: int, source: str | bytes) -> ClassifiedImage:
     """Decode, preprocess and classify one image; an ImageLoadError becomes ``error``."""
     preprocess = model.entry.preprocess
     if preprocess is None:
@@ -104,7 +141,7 @@ def classify_source(model: LoadedModel, key: int, source: str | bytes) -> Classi
 
 
 def classify_sources(
-    model: LoadedModel,
+    model: EngineModel,
     work: Sequence[tuple[int, str | bytes]],
     cancelled: Callable[[], bool],
     *,
@@ -160,26 +197,29 @@ def preview(source: str | bytes) -> QImage:
     return to_qimage(shrunk(load_image(source), PREVIEW_SIDE))
 
 
-def top_k(model: LoadedModel, image: Image.Image, k: int = TOP_K) -> tuple[tuple[str, float], ...]:
+def top_k(model: EngineModel, image: Image.Image, k: int = TOP_K) -> tuple[tuple[str, float], ...]:
     """The ``k`` most probable ``(label, probability)`` pairs for one decoded image."""
     (prediction,) = classify_images(model, [image], top_k=k)
     return tuple(zip(prediction.labels, prediction.probabilities, strict=True))
 
 
 def provider_status(loaded: Loaded) -> tuple[str, str]:
-    """Status-bar text naming the provider that actually ran, and a tooltip with the full story."""
+    """Status-bar text naming what actually ran (provider, engine, device, precision) and any fallback, and a
+    tooltip with the full story."""
     model = loaded.model
     ran = model.providers[0] if model.providers else "no provider"
-    text = f"{ran} ({model.requested.upper()} requested)" if model.requested != "auto" else f"{ran} (auto)"
-    tooltip = f"Requested: {model.requested}; session providers: {', '.join(model.providers)}"
+    label = ENGINE_CHOICES.get(loaded.choice, (loaded.choice,))[0]
+    asked = "auto" if loaded.choice == "auto" else f"{label} requested"
+    what = f"{ran} · {model.precision}"
+    text = f"{what} ({asked})"
+    tooltip = f"Ran: {ran_text(model)}\nRequested: {label}; engine providers: {', '.join(model.providers)}"
     if model.fallback_reason:
-        asked = "Auto tried CUDA" if model.requested == "auto" else f"{model.requested.upper()} requested"
-        text = f"{ran} ({asked}, fell back: {model.fallback_reason})"
-        tooltip += f"\nCUDA did not start: {model.fallback_reason}"
+        text = f"{what} ({asked}, fell back: {model.fallback_reason})"
+        tooltip += f"\nFell back: {model.fallback_reason}"
     return text, tooltip
 
 
-def golden_status(model: LoadedModel) -> tuple[str, bool | None]:
+def golden_status(model: EngineModel) -> tuple[str, bool | None]:
     """Golden self-test text and pass/fail (None when the file has no test)."""
     if model.golden is None:
         return "no golden self-test in this file", None

@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QStackedWidget
 
-from desktop_app.core.runtime import LoadedModel
+from desktop_app.core.runtime import EngineModel
 from desktop_app.view import backend
 from desktop_app.view.batch_progress import BatchProgress, summary_text
 from desktop_app.view.image_list import ImageList
@@ -61,7 +61,7 @@ class BatchController(QObject):
         runner: TaskRunner,
         *,
         notify: Notify,
-        current_model: Callable[[], LoadedModel | None],
+        current_model: Callable[[], EngineModel | None],
         model_chosen: Callable[[], bool],
         parent: QObject | None = None,
     ) -> None:

@@ -37,7 +37,7 @@ from desktop_app.core.cam import CamResult, CamSession, CamUnsupportedError, cam
 from desktop_app.core.cam import run_features as cam_features
 from desktop_app.core.occlusion import OcclusionCancelledError, occlusion_map
 from desktop_app.core.overlay import render_overlay, write_overlay
-from desktop_app.core.runtime import LoadedModel, SessionCache
+from desktop_app.core.runtime import EngineModel, SessionCache
 from desktop_app.view.explain_panel import EMPTY, ExplainPanel
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.qimage import PREVIEW_SIDE, shrunk, to_qimage
@@ -93,7 +93,7 @@ class CamSessions:
         self._lock = threading.Lock()
         self._sessions: dict[tuple[str, int, int, str], CamSession | CamUnsupportedError] = {}
 
-    def get(self, model: LoadedModel, provider: str) -> CamSession:
+    def get(self, model: EngineModel, provider: str) -> CamSession:
         """The cached session for ``model``'s file (opened on first use).
 
         Raises:
@@ -139,7 +139,7 @@ def _cam(
 
 def explain_job(
     job: Job,
-    model: LoadedModel,
+    model: EngineModel,
     sessions: CamSessions,
     provider: str,
     record: ImageRecord,
@@ -209,7 +209,7 @@ class ExplainController(QObject):
         *,
         provider: Callable[[], str],
         notify: Callable[[str, int], None],
-        current_model: Callable[[], LoadedModel | None],
+        current_model: Callable[[], EngineModel | None],
         current_image: Callable[[], ImageRecord | None],
         show_panel: Callable[[], None],
         parent: QObject | None = None,
@@ -246,7 +246,7 @@ class ExplainController(QObject):
         self._show_image()
         self._rerun()
 
-    def model_changed(self, model: LoadedModel | None) -> None:
+    def model_changed(self, model: EngineModel | None) -> None:
         """Another model was loaded (or none): the map on show is stale; a new one is made when maps are wanted."""
         del model  # read through current_model() when the job starts
         self._stop()

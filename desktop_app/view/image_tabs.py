@@ -20,7 +20,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from desktop_app.core.catalog import ModelEntry
-from desktop_app.core.runtime import LoadedModel, SessionCache
+from desktop_app.core.runtime import EngineModel, SessionCache
 from desktop_app.view.compare import CompareController
 from desktop_app.view.compare_panel import ComparePanel
 from desktop_app.view.explain import ExplainController
@@ -47,7 +47,7 @@ class ImageTabs(QObject):
         before: QWidget,
         provider: Callable[[], str],
         notify: Notify,
-        current_model: Callable[[], LoadedModel | None],
+        current_model: Callable[[], EngineModel | None],
         current_image: Callable[[], ImageRecord | None],
         show_tab: Callable[[QWidget], None],
         parent: QObject | None = None,
@@ -99,7 +99,7 @@ class ImageTabs(QObject):
         for controller in (self.explain, self.compare, self.inspect):
             controller.image_changed()
 
-    def model_changed(self, model: LoadedModel | None) -> None:
+    def model_changed(self, model: EngineModel | None) -> None:
         """The window's model is ``model`` now (None while another one loads, or when none is left)."""
         self.explain.model_changed(model)
         self.inspect.model_changed(model)

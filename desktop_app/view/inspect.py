@@ -43,7 +43,7 @@ from desktop_app.core.inspect_layers import (
     open_layer_session,
     write_csv,
 )
-from desktop_app.core.runtime import LoadedModel, SessionCache
+from desktop_app.core.runtime import EngineModel, SessionCache
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.inspect_panel import EMPTY, InspectPanel, montage
 from desktop_app.view.sqnr_chart import db_text
@@ -155,7 +155,7 @@ class InspectController(QObject):
         *,
         provider: Callable[[], str],
         notify: Callable[[str, int], None],
-        current_model: Callable[[], LoadedModel | None],
+        current_model: Callable[[], EngineModel | None],
         current_image: Callable[[], ImageRecord | None],
         show_panel: Callable[[], None],
         parent: QObject | None = None,
@@ -206,7 +206,7 @@ class InspectController(QObject):
         self._show_image()
         self._rerun()
 
-    def model_changed(self, model: LoadedModel | None) -> None:
+    def model_changed(self, model: EngineModel | None) -> None:
         """Another model was loaded (or none): the table is stale; a new one is made when inspections are wanted."""
         del model  # read through current_model() when the job starts
         self._stop()

@@ -31,7 +31,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QComboBox, QMainWindow, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from desktop_app.core.catalog import ModelEntry
-from desktop_app.core.runtime import LoadedModel, SessionCache
+from desktop_app.core.runtime import EngineModel, SessionCache
 from desktop_app.view import backend
 from desktop_app.view.about import show_about
 from desktop_app.view.batch import LIST_PAGE, BatchController
@@ -56,7 +56,6 @@ from desktop_app.view.workers import TaskRunner
 from workbench.paths import models_dir as default_models_dir
 
 log = logging.getLogger(__name__)
-PROVIDER_ITEMS = (("Auto", "auto"), ("CUDA", "cuda"), ("CPU", "cpu"))
 
 
 class MainWindow(QMainWindow):
@@ -107,11 +106,12 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.model_combo = ModelCombo()
         self.model_combo.activated.connect(self._on_model_chosen)
-        self.provider_combo = QComboBox()
+        self.provider_combo = QComboBox()  # the Engine choice (backend.ENGINE_CHOICES: what is installed here)
         self.provider_combo.setObjectName("providerCombo")
-        for text, value in PROVIDER_ITEMS:
+        self.provider_combo.setToolTip("Engine and device; the status bar says what really ran")
+        for text, value in backend.engine_items():
             self.provider_combo.addItem(text, value)
-        self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(self.settings.provider)))
+        self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(self.settings.engine_choice)))
         self.provider_combo.currentIndexChanged.connect(self._on_provider_changed)
         self.image_list = ImageList()
         self.batch_progress = BatchProgress()
@@ -318,7 +318,7 @@ class MainWindow(QMainWindow):
     def current_entry(self) -> ModelEntry | None:
         return self.model_combo.current_entry()
 
-    def _current_model(self) -> LoadedModel | None:
+    def _current_model(self) -> EngineModel | None:
         return self.loaded.model if self.loaded is not None else None
 
     def _update_empty_state(self) -> None:
@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
             self.select_model(index)
 
     def _on_provider_changed(self, _index: int) -> None:
-        self.settings.provider = self.provider()
+        self.settings.remember_engine(self.engine_choice())
         if self.current_entry() is not None:
             self.select_model(self.model_combo.currentIndex())
 
@@ -347,8 +347,11 @@ class MainWindow(QMainWindow):
         """A transient status message beside (never over) the provider that ran."""
         self.status.notify(text, msecs)
 
-    def provider(self) -> str:
+    def engine_choice(self) -> str:  # a key of backend.ENGINE_CHOICES
         return str(self.provider_combo.currentData())
+
+    def provider(self) -> str:  # the ONNX Runtime provider, for the tabs that run ONNX Runtime only
+        return backend.ort_provider(self.engine_choice())
 
     def select_model(self, index: int) -> None:
         """Load entry ``index`` on the chosen provider (worker), then reclassify what is listed.
@@ -362,7 +365,7 @@ class MainWindow(QMainWindow):
         self.settings.last_model = entry.path.name
         self._model_gen += 1
         generation = self._model_gen
-        provider = self.provider()
+        provider = self.engine_choice()
         self._fallback = self.loaded or self._fallback  # a second pick during a load keeps the first model
         self.loaded = None
         self._loading = (entry, provider)
@@ -419,19 +422,19 @@ class MainWindow(QMainWindow):
         self._model_gen += 1
         self.model_combo.setCurrentIndex(index)
         self.settings.last_model = previous.model.entry.path.name
-        provider_index = self.provider_combo.findData(previous.model.requested)
+        provider_index = self.provider_combo.findData(previous.choice)
         if provider_index >= 0 and provider_index != self.provider_combo.currentIndex():
             self.provider_combo.blockSignals(True)  # going back is not a new provider choice
             self.provider_combo.setCurrentIndex(provider_index)
             self.provider_combo.blockSignals(False)
-            self.settings.provider = previous.model.requested
+            self.settings.remember_engine(previous.choice)
         self._show_loaded(previous)
         self._tell_model(previous.model)
         # ``message`` names the refused file first; the full text is in the tooltip when the bar elides it
         self.notify(f"Not loaded, kept the working model: {message}", 60000)
         self.batch.classify_all(only_missing=True)  # rows dropped while it was loading; the rest keep their results
 
-    def _tell_model(self, model: LoadedModel | None) -> None:
+    def _tell_model(self, model: EngineModel | None) -> None:
         """Timing, Explain and Inspect follow the window's model (None while another loads, or when none is left)."""
         if model is None:
             self.timing.reset()

@@ -27,7 +27,7 @@ from desktop_app.core.profiling import (
     to_csv,
     to_json,
 )
-from desktop_app.core.runtime import LoadedModel
+from desktop_app.core.runtime import EngineModel
 from desktop_app.view.timing_panel import NODES, OP_TYPES, PROVIDERS, TimingRow, TimingTable
 from workbench.imageio import load_image
 
@@ -35,7 +35,7 @@ WARMUP_RUNS = DEFAULT_WARMUP
 
 
 def profile(
-    model: LoadedModel,
+    model: EngineModel,
     source: str | bytes | None,
     runs: int,
     *,
@@ -55,7 +55,7 @@ def profile(
     return profile_model(
         entry,
         sample,
-        provider=model.requested,
+        provider=model.requested if model.engine == "onnxruntime" else "cpu",  # OpenVINO: timed on ORT CPU
         runs=runs,
         warmup=WARMUP_RUNS,
         progress=progress,

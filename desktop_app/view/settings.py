@@ -1,4 +1,4 @@
-"""Persistent GUI settings (last model, provider, window geometry and split, tab, last folder) via QSettings.
+"""Persistent GUI settings (last model, provider and engine, window geometry and split, tab, last folder) via QSettings.
 
 The store is the platform's per-user QSettings for ``cnn-workbench/desktop`` (``desktop.conf``), unless
 ``$CNN_WORKBENCH_SETTINGS`` names an INI file (used by tests and scripts so that the user's
@@ -30,6 +30,8 @@ ORGANISATION = "cnn-workbench"
 APPLICATION = "desktop"
 DISPLAY_NAME = "CNN Workbench"  # QApplication.applicationDisplayName: Qt ends window titles with it
 PROVIDERS = ("auto", "cuda", "cpu")
+#: The Engine choices (desktop_app.view.backend.ENGINE_CHOICES); "" = not chosen yet (the provider decides).
+ENGINES = ("auto", "cpu", "cuda", "openvino", "openvino-bf16")
 RUNS_RANGE = (1, 1000)  # the Timing tab's spin box
 DEFAULT_RUNS = 10
 MAX_TEXT = 4096  # a file name or folder longer than any file system allows is not one
@@ -81,6 +83,14 @@ def provider_value(value: object) -> str:
     text = text_value(value).strip().lower()
     if text not in PROVIDERS:
         raise SettingError(f"{text!r} is not one of {', '.join(PROVIDERS)}")
+    return text
+
+
+def engine_value(value: object) -> str:
+    """One of :data:`ENGINES` (any case), or ``""`` when none was stored."""
+    text = text_value(value).strip().lower()
+    if text and text not in ENGINES:
+        raise SettingError(f"{text!r} is not one of {', '.join(ENGINES)}")
     return text
 
 
@@ -165,7 +175,7 @@ class AppSettings:
 
     def check(self) -> list[str]:
         """Read every setting once, so that :attr:`problems` lists every unusable value; returns it."""
-        names = ("last_model", "provider", "last_folder", "geometry", "profile_runs")
+        names = ("last_model", "provider", "engine", "last_folder", "geometry", "profile_runs")
         for name in (*names, "splitter", "tab", "recent_models"):
             getattr(self, name)
         return list(self.problems)
@@ -186,6 +196,26 @@ class AppSettings:
     @provider.setter
     def provider(self, value: str) -> None:
         self.store.setValue("model/provider", value)
+
+    @property
+    def engine(self) -> str:
+        """The window's Engine choice; ``""`` until one is made (then :attr:`provider` picks the item)."""
+        return self._read("model/engine", engine_value, "")
+
+    @engine.setter
+    def engine(self, value: str) -> None:
+        self.store.setValue("model/engine", value)
+
+    @property
+    def engine_choice(self) -> str:
+        """The Engine item to show: the stored engine, else the stored provider (settings from before engines)."""
+        return self.engine or self.provider
+
+    def remember_engine(self, choice: str) -> None:
+        """Store an Engine choice; an ONNX Runtime one (auto, cuda, cpu) is the provider as well."""
+        self.engine = choice
+        if choice in PROVIDERS:
+            self.provider = choice
 
     @property
     def last_folder(self) -> str:

@@ -24,7 +24,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
 from desktop_app.core.profiling import ProfileReport
-from desktop_app.core.runtime import LoadedModel
+from desktop_app.core.runtime import EngineModel
 from desktop_app.view import profiling_backend as pb
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.timing_panel import NODES, TimingPanel
@@ -76,7 +76,7 @@ class TimingController(QObject):
         runner: TaskRunner,
         *,
         notify: Callable[[str, int], None],
-        current_model: Callable[[], LoadedModel | None],
+        current_model: Callable[[], EngineModel | None],
         current_image: Callable[[], ImageRecord | None],
         show_panel: Callable[[], None],
         start_folder: Callable[[], str],
@@ -132,7 +132,7 @@ class TimingController(QObject):
         self.panel.set_busy(busy, text)
         self.action.setEnabled(not busy)
 
-    def model_changed(self, model: LoadedModel) -> None:
+    def model_changed(self, model: EngineModel) -> None:
         self.reset(f"Press Profile to time each layer of {model.entry.name}.")
 
     def image_changed(self) -> None:

@@ -40,7 +40,8 @@ def test_classify_json_all_good_exit_0(models: Path, photos: Photos) -> None:
     assert [line["file"] for line in lines] == [str(p) for p in photos.good[:2]]
     for line in lines:
         fields = {"file", "labels", "indices", "probabilities", "provider", "model", "model_file", "model_sha256"}
-        assert set(line) == fields
+        assert set(line) == fields | {"engine", "device", "precision", "fallback_reason"}
+        assert (line["engine"], line["device"], line["precision"]) == ("onnxruntime", "CPU", "fp32")
         assert line["model_sha256"] == hashlib.sha256(Path(line["model_file"]).read_bytes()).hexdigest()
         assert len(line["indices"]) == 3 and line["labels"][0] == TINY_LABELS[line["indices"][0]]
         assert line["provider"] == "CPUExecutionProvider"

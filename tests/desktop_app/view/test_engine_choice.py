@@ -1,0 +1,79 @@
+"""The window's Engine choice: the items this machine offers, an OpenVINO model loaded and named in the status
+line, the choice remembered in the settings, and its validation.
+
+Example::
+
+    QT_QPA_PLATFORM=offscreen python -m pytest tests/desktop_app/view/test_engine_choice.py -q -n 0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino): no OpenVINO engine to test")
+
+from desktop_app.core.openvino_engine import bf16_support
+from desktop_app.view import backend
+from desktop_app.view.settings import AppSettings
+
+NATIVE_BF16 = bf16_support("CPU") is None
+
+
+def test_engine_items_are_what_this_machine_offers(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = [value for _, value in backend.engine_items()]
+    assert values[:4] == ["auto", "cpu", "cuda", "openvino"]
+    assert ("openvino-bf16" in values) == NATIVE_BF16
+    monkeypatch.setattr(backend, "openvino_available", lambda: False)
+    assert [value for _, value in backend.engine_items()] == ["auto", "cpu", "cuda"]
+    monkeypatch.setattr(backend, "openvino_available", lambda: True)
+    monkeypatch.setattr(backend, "bf16_support", lambda device="CPU": "no native bf16 (patched)")
+    assert "openvino-bf16" not in [value for _, value in backend.engine_items()]
+
+
+def test_choosing_openvino_loads_it_and_the_status_line_names_it(
+    make_window, model_bank, settings: AppSettings, qtbot
+) -> None:
+    window = make_window(model_bank["tiny"])
+    labels = [window.provider_combo.itemText(i) for i in range(window.provider_combo.count())]
+    assert "OpenVINO CPU" in labels and "ONNX Runtime CPU" in labels
+    with qtbot.waitSignal(window.modelLoaded, timeout=30000):
+        window.provider_combo.setCurrentIndex(window.provider_combo.findData("openvino"))
+    model = window.loaded.model
+    assert (model.engine, model.device, model.precision) == ("openvino", "CPU", "fp32")
+    text = window.provider_label.text()
+    assert text.startswith("Ran on: OpenVINO CPU · fp32 (OpenVINO CPU requested)"), text
+    assert "Ran: OpenVINO CPU, fp32" in window.provider_label.toolTip()
+    assert window.golden_label.text() == "golden ✓"
+    assert settings.engine == "openvino" and settings.provider == "auto"  # provider: the ORT tabs' choice
+    assert window.provider() == "cpu"  # Explain / Inspect / Evaluate run ONNX Runtime on the CPU meanwhile
+    window.grab().save("/tmp/engine_choice_openvino.png")
+    with qtbot.waitSignal(window.modelLoaded, timeout=30000):
+        window.provider_combo.setCurrentIndex(window.provider_combo.findData("cpu"))
+    assert window.loaded.model.engine == "onnxruntime"
+    assert window.provider_label.text().startswith("Ran on: CPUExecutionProvider · fp32 (ONNX Runtime CPU requested)")
+    assert (settings.engine, settings.provider) == ("cpu", "cpu")
+
+
+@pytest.mark.skipif(not NATIVE_BF16, reason="this CPU does not compute bfloat16 natively")
+def test_bf16_choice_is_remembered_and_restored(make_window, model_bank, settings: AppSettings, qtbot) -> None:
+    window = make_window(model_bank["tiny"])
+    with qtbot.waitSignal(window.modelLoaded, timeout=30000):
+        window.provider_combo.setCurrentIndex(window.provider_combo.findData("openvino-bf16"))
+    assert window.loaded.model.precision == "bf16"
+    assert "bf16" in window.provider_label.text()
+    again = make_window(app_settings=settings, folder=window.models_dir)
+    assert again.engine_choice() == "openvino-bf16"
+    assert again.loaded.model.precision == "bf16"
+
+
+def test_engine_setting_is_validated(tmp_path: Path) -> None:
+    path = tmp_path / "desktop.conf"
+    path.write_text("[model]\nengine=tensorrt\nprovider=cuda\n")
+    settings = AppSettings(QSettings(str(path), QSettings.Format.IniFormat))
+    assert settings.engine == "" and settings.engine_choice == "cuda"  # the older key decides
+    assert any("[model] engine" in problem and "tensorrt" in problem for problem in settings.problems)
+    path.write_text("[model]\nengine=OpenVINO\n")
+    assert AppSettings(QSettings(str(path), QSettings.Format.IniFormat)).engine == "openvino"
