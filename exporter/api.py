@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 import onnx
+from torch import nn
 
 import models
 from exporter.errors import ExporterError, VerificationError
@@ -150,7 +151,7 @@ def _card(
         preprocess=preprocess,
         weights=resolved.weights | ({"builder_kwargs": resolved.builder_kwargs} if resolved.builder_kwargs else {}),
         precision="fp32",
-        provenance=_provenance(opset),
+        provenance=_provenance(opset) | complexity(resolved.model, (preprocess.crop[0], preprocess.crop[1])),
         training=resolved.training,
         node_map=node_map,
         golden=golden,
@@ -163,6 +164,14 @@ def dist_version(dist: str) -> str | None:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
+
+
+def complexity(model: nn.Module, size: tuple[int, int]) -> dict[str, object]:
+    """``parameters`` and ``gmacs`` (conv + linear multiply-accumulates per image, billions) at the export size."""
+    from models.complexity import count_macs, count_params
+
+    macs = count_macs(model, (3, *size))
+    return {"parameters": count_params(model), "gmacs": round(macs / 1e9, 6), "gmacs_input": [3, *size]}
 
 
 def _provenance(opset: int) -> dict[str, object]:

@@ -39,6 +39,7 @@ from exporter.quant.bias import layer_input_means
 from exporter.quant.calibration import BatchReader
 from exporter.quant.measure import agreement, run_logits
 from exporter.quant.qdq import INT8_OPS, Int8Settings, quantize_qdq
+from exporter.quant.summary import LayerNames
 from exporter.quant.workspace import Progress
 
 DEBUG_IMAGES = 4
@@ -61,6 +62,7 @@ class Fallback:
     finding: str  # what the analysis found about this node
     gain_db: float = 0.0
     also: tuple[str, ...] = ()  # unquantized producers fused with it (the Conv before a Clip)
+    search: str = ""  # which analysis found it: "first layers", "activation analysis", "weight sensitivity"
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -71,13 +73,30 @@ class Fallback:
         """``node (Conv with a, b)`` for the export's log."""
         return f"{self.node} ({self.op_type}{' with ' + ', '.join(self.also) if self.also else ''})"
 
-    def describe(self) -> dict[str, Any]:
-        return {
+    def named(self, names: LayerNames | None) -> str:
+        """``layer1.0.conv1 (Conv with conv1, relu)``: by module when ``names`` knows them, else :attr:`label`."""
+        if names is None:
+            return self.label
+        head = names.label(self.node)
+        others = [m for m in names.modules(self.also) if m != head]
+        return f"{head} ({self.op_type}{' with ' + ', '.join(others) if others else ''})"
+
+    def describe(self, names: LayerNames | None = None) -> dict[str, Any]:
+        """What ``workbench.quantization.fp32_fallback`` records: the nodes and, with ``names``, their modules."""
+        facts: dict[str, Any] = {
             "node": self.node,
             "op_type": self.op_type,
             "with": list(self.also),
             "reason": f"{self.finding}; keeping it fp32 raised the model's output SQNR by {self.gain_db:.1f} dB",
+            "search": self.search,
         }
+        if names is not None:
+            facts |= {
+                "module": names.module(self.node),
+                "with_modules": [names.module(n) for n in self.also],
+                "modules": names.modules(self.nodes),
+            }
+        return facts
 
 
 def harmful_nodes(pre_path: Path, qdq_path: Path, batch: np.ndarray, scratch: Path) -> list[Fallback]:
@@ -111,7 +130,8 @@ def harmful_nodes(pre_path: Path, qdq_path: Path, batch: np.ndarray, scratch: Pa
         if out < LOW_SQNR_DB and before - out >= LOCAL_DROP_DB:
             fused = [producer[i].name for i in node.input if i in producer and i not in sqnr]
             finding = f"int8 output SQNR {out:.1f} dB vs {before:.1f} dB at its inputs"
-            found.append((out - before, Fallback(node.name, node.op_type, finding, also=tuple(fused))))
+            fallback = Fallback(node.name, node.op_type, finding, also=tuple(fused), search="activation analysis")
+            found.append((out - before, fallback))
     return [f for _, f in sorted(found, key=lambda pair: pair[0])]
 
 
@@ -135,7 +155,7 @@ def leading_layers(pre_path: Path) -> list[Fallback]:
     finding = (
         f"the first two convolutions ({end + 1} nodes from the input): early noise is amplified by every later layer"
     )
-    return [Fallback(second.name, second.op_type, finding, also=also)]
+    return [Fallback(second.name, second.op_type, finding, also=also, search="first layers")]
 
 
 def weight_sensitivity(pre_path: Path, batch: np.ndarray) -> list[Fallback]:
@@ -160,7 +180,7 @@ def weight_sensitivity(pre_path: Path, batch: np.ndarray) -> list[Fallback]:
         inits[node.input[1]].CopyFrom(original)
         if sqnr < SENSITIVE_SQNR_DB:
             finding = f"with only its weights in int8 the model's output SQNR is {sqnr:.1f} dB"
-            ranked.append((sqnr, Fallback(node.name, node.op_type, finding)))
+            ranked.append((sqnr, Fallback(node.name, node.op_type, finding, search="weight sensitivity")))
     return [f for _, f in sorted(ranked, key=lambda pair: pair[0])]
 
 
@@ -180,8 +200,12 @@ def lower_int8(
     settings: Int8Settings,
     scratch: Path,
     log: Progress,
-) -> tuple[list[Fallback], dict[str, float]]:
-    """Quantize, then keep harmful nodes in fp32 while that helps; returns the fallbacks and final agreement."""
+    names: LayerNames | None = None,
+) -> tuple[list[Fallback], dict[str, float], int]:
+    """Quantize, then keep harmful nodes in fp32 while that helps; returns the fallbacks, final agreement, rounds.
+
+    ``names`` (the export's node map) names layers by module in the log; without it, by ONNX node.
+    """
     reference = run_logits(pre_path, evaluation)
     means = layer_input_means(pre_path, calibration) if settings.bias_correction else None
     quantize_qdq(pre_path, out_path, calibration, settings, means, progress="int8: calibration")
@@ -192,6 +216,7 @@ def lower_int8(
     ranking: list[Fallback] | None = None
     leading = leading_layers(pre_path) if score["sqnr_db"] < TARGET_SQNR_DB else []
     search = Steps("int8: fp32-fallback search", MAX_ROUNDS, unit="round")
+    rounds = 0
     for round_ in range(MAX_ROUNDS):
         checkpoint()
         if score["sqnr_db"] >= TARGET_SQNR_DB and score["top1_agreement"] == 1.0:
@@ -210,21 +235,22 @@ def lower_int8(
         excluded = [n for f in (*kept, *chosen) for n in f.nodes]
         trial_settings = replace(settings, exclude=(*settings.exclude, *excluded))
         trial = scratch / "trial.onnx"
-        names = ", ".join(f.label for f in chosen)
-        search.step(f"trying {names} in fp32")
+        rounds += 1
+        shown = ", ".join(f.named(names) for f in chosen)
+        search.step(f"trying {shown} in fp32")
         quantize_qdq(pre_path, trial, calibration, trial_settings, means, f"round {round_ + 1}: calibration", False)
         trial_score = agreement(reference, run_logits(trial, evaluation))
         gain = trial_score["sqnr_db"] - score["sqnr_db"]
         if gain < MIN_GAIN_DB and trial_score["top1_agreement"] <= score["top1_agreement"]:
-            log(f"int8: keeping {names} in fp32 would gain only {gain:.1f} dB; left in int8")
+            log(f"int8: keeping {shown} in fp32 would gain only {gain:.1f} dB; left in int8")
             continue
-        log(f"int8: fp32 fallback for {names}: output SQNR {score['sqnr_db']:.1f} -> {trial_score['sqnr_db']:.1f} dB")
+        log(f"int8: fp32 fallback for {shown}: output SQNR {score['sqnr_db']:.1f} -> {trial_score['sqnr_db']:.1f} dB")
         share = gain / len(chosen)
         kept.extend(replace(f, gain_db=share) for f in chosen)
         trial.replace(out_path)
         score = trial_score
     search.close()
-    return kept, score
+    return kept, score, rounds
 
 
 def _finite(value: float) -> float:

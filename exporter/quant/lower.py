@@ -29,6 +29,7 @@ from exporter.quant.fp16 import lower_fp16
 from exporter.quant.measure import run_logits
 from exporter.quant.qdq import Int8Settings, preprocess_for_quantization
 from exporter.quant.rewrites import rewrite_for_int8, shared_concat_params
+from exporter.quant.summary import LayerNames, conv_counts, summary_lines
 from exporter.quant.workspace import Progress, scratch_dir
 from exporter.verify import (
     LOWERED_GOLDEN_TOLERANCE,
@@ -92,7 +93,7 @@ def lower(
             raise VerificationError(f"fp32 graph of {card.architecture} fails before lowering: {base.summary()}")
         lowered = scratch / f"{precision}.onnx"
         if precision == "int8":
-            facts = _int8(fp32, lowered, card.preprocess, calibration, method, inputs, scratch, log)
+            facts = _int8(fp32, lowered, card, calibration, method, inputs, scratch, log)
         else:
             facts = lower_fp16(fp32, lowered)
         checkpoint()
@@ -107,10 +108,16 @@ def lower(
         own = run_logits(lowered, inputs[n_photos:])
         runtime_graph = optimized_graph(lowered, scratch)
         golden = replace(make_golden(own, crop), tolerance=LOWERED_GOLDEN_TOLERANCE[precision])
+    facts = facts | {"verification": result.describe()}
+    if precision == "int8":
+        lines = summary_lines(facts)
+        for line in lines:
+            log(line)
+        facts = facts | {"summary": lines[0].removeprefix("int8: ")}
     new_card = replace(
         card,
         precision=precision,
-        quantization=facts | {"verification": result.describe()},
+        quantization=facts,
         node_map=extend_node_map(extend_node_map(card.node_map, model.graph), runtime_graph),
         golden=golden,
     )
@@ -120,7 +127,7 @@ def lower(
 def _int8(
     fp32: Path,
     out: Path,
-    preprocess: Preprocess,
+    card: ModelCard,
     calibration: Path | None,
     method: str,
     inputs: np.ndarray,
@@ -130,13 +137,15 @@ def _int8(
     pre = scratch / "pre.onnx"
     preprocess_for_quantization(fp32, pre)
     rewrites = rewrite_for_int8(pre)
-    calib = calibration_set(calibration, preprocess)
+    graph = onnx.load(str(pre), load_external_data=False).graph
+    names = LayerNames(extend_node_map(card.node_map, graph), {n.name: i for i, n in enumerate(graph.node)})
+    calib = calibration_set(calibration, card.preprocess)
     log(f"int8: calibrating on {calib.batch.shape[0]} images from {calib.source} ({method})")
     for reason in calib.skipped:
         log(f"int8: calibration image left out: {reason}")
     settings = Int8Settings(method=method, overrides=shared_concat_params(pre, calib.batch, scratch))
     evaluation = np.concatenate([calib.batch, inputs])
-    fallbacks, score = lower_int8(pre, out, calib.batch, evaluation, settings, scratch, log)
+    fallbacks, score, rounds = lower_int8(pre, out, calib.batch, evaluation, settings, scratch, log, names)
     return settings.describe() | {
         "calibration": calib.describe(),
         "rewrites": {
@@ -145,7 +154,9 @@ def _int8(
             "stride-2 stem Conv -> SpaceToDepth + stride-1 Conv": rewrites["Conv"],
             "Concat of an earlier Concat's inputs + more -> Concat of its output + more": rewrites["Concat"],
         },
-        "fp32_fallback": [f.describe() for f in fallbacks],
+        "fp32_fallback": [f.describe(names) for f in fallbacks],
+        "fp32_fallback_rounds": rounds,
+        "convolutions": conv_counts(graph, {n for f in fallbacks for n in f.nodes}),
         "vs_fp32_onnx": score | {"inputs": "calibration images + verification photos"},
     }
 
