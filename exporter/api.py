@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import onnx
 from torch import nn
@@ -124,7 +124,7 @@ def export_model(
     strip_node_metadata(proto.graph)
     photos, golden = inputs_for(preprocess, (crop, crop))
     golden_record = make_golden(torch_logits(resolved.model, golden), (crop, crop))
-    card = _card(name, resolved, preprocess, opset, node_map, golden_record)
+    card = _card(name, resolved, preprocess, opset, node_map, golden_record, weights)
     if precision != "fp32":
         from exporter.quant.lower import lower
 
@@ -142,7 +142,13 @@ def export_model(
 
 
 def _card(
-    name: str, resolved: ResolvedWeights, preprocess: Preprocess, opset: int, node_map: NodeMap, golden: Golden
+    name: str,
+    resolved: ResolvedWeights,
+    preprocess: Preprocess,
+    opset: int,
+    node_map: NodeMap,
+    golden: Golden,
+    weights: str = "",
 ) -> ModelCard:
     return ModelCard(
         architecture=name,
@@ -152,10 +158,22 @@ def _card(
         weights=resolved.weights | ({"builder_kwargs": resolved.builder_kwargs} if resolved.builder_kwargs else {}),
         precision="fp32",
         provenance=_provenance(opset) | complexity(resolved.model, (preprocess.crop[0], preprocess.crop[1])),
-        training=resolved.training,
+        training=_with_run(resolved.training, weights),
         node_map=node_map,
         golden=golden,
     )
+
+
+def _with_run(training: dict[str, Any] | None, weights: str) -> dict[str, Any] | None:
+    """A trained checkpoint's facts plus ``run``: the name of its run folder (``runs/my_photos-resnet18/best.pt``).
+
+    A folder is a run folder when ``python -m exporter train`` wrote its ``split.json`` there; a checkpoint
+    copied elsewhere gets no run name.
+    """
+    if training is None or weights in ("imagenet", "random") or "run" in training:
+        return training
+    folder = Path(weights).expanduser().resolve().parent
+    return training | ({"run": folder.name} if (folder / "split.json").is_file() else {})
 
 
 def dist_version(dist: str) -> str | None:

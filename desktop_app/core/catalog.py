@@ -183,7 +183,19 @@ def _entry_with_card(path: Path, info: GraphInfo, card: ModelCard) -> ModelEntry
         reason = f"metadata has {len(card.labels)} labels but the graph outputs {info.num_classes} classes"
         raise ModelFileError(path, reason)
     notices = () if card.trained else ("UNTRAINED random weights: predictions are meaningless",)
-    return _entry(path, card.display_name, card, info, p.crop, len(card.labels), p, card.labels, notices)
+    return _entry(path, display_name(card), card, info, p.crop, len(card.labels), p, card.labels, notices)
+
+
+def display_name(card: ModelCard) -> str:
+    """The card's display name; a model trained by ``python -m exporter train`` keeps its run's name in it.
+
+    ``resnet18 · my_photos (run my_photos-resnet18) · fp32`` when the card's ``training.run`` says so, else
+    :attr:`ModelCard.display_name` (``resnet50 · imagenet-1k · imagenet weights · fp32``).
+    """
+    run = card.training.get("run") if card.training is not None else None
+    if not isinstance(run, str) or not run.strip() or not card.trained:
+        return card.display_name
+    return f"{card.architecture} · {card.label_set} (run {run.strip()}) · {card.precision}"
 
 
 def _entry(
