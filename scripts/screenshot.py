@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402 (after the sys.path tweak)
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from desktop_app.view.empty_state import create_command  # noqa: E402
 from desktop_app.view.main_window import MainWindow  # noqa: E402
 from desktop_app.view.settings import AppSettings  # noqa: E402
 
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(window.modelsScanned, args.timeout, "listing the models folder")
         if window.current_entry() is None:
             raise SystemExit(
-                f"screenshot: no usable model in {window.models_dir}; create one with: {window.create_command()}"
+                f"screenshot: no usable model in {window.models_dir}; "
+                f"create one with: {create_command(window.models_dir)}"
             )
         wait_for(window.modelLoaded, args.timeout, "loading the model", window.modelFailed)
         images = args.image or [str(REPO / "tests" / "data" / name) for name in ("chelsea.png", "coffee.png")]

@@ -23,7 +23,7 @@ from PySide6.QtGui import QImage
 from desktop_app.core.catalog import ModelEntry, scan_models
 from desktop_app.core.classify import FileResult, classify_images, classify_paths
 from desktop_app.core.openvino_engine import bf16_support, openvino_available
-from desktop_app.core.providers import ORT_ERRORS, one_line
+from desktop_app.core.providers import NO_NVIDIA_GPU, ORT_ERRORS, one_line
 from desktop_app.core.runtime import EngineModel, SessionCache, ran_text
 from desktop_app.view.model_info import ModelInfo
 from desktop_app.view.qimage import PREVIEW_SIDE, THUMB_SIDE, qimage_to_png_bytes, shrunk, to_qimage
@@ -213,7 +213,10 @@ def provider_status(loaded: Loaded) -> tuple[str, str]:
     what = f"{ran} · {model.precision}"
     text = f"{what} ({asked})"
     tooltip = f"Ran: {ran_text(model)}\nRequested: {label}; engine providers: {', '.join(model.providers)}"
-    if model.fallback_reason:
+    if model.fallback_reason == NO_NVIDIA_GPU:  # Auto did not try CUDA: nothing fell back
+        text = f"{what} ({asked}: {NO_NVIDIA_GPU})"
+        tooltip += f"\n{NO_NVIDIA_GPU}"
+    elif model.fallback_reason:
         text = f"{what} ({asked}, fell back: {model.fallback_reason})"
         tooltip += f"\nFell back: {model.fallback_reason}"
     return text, tooltip

@@ -16,7 +16,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from desktop_app.view.text import PlainLabel
+from desktop_app.view.elided_label import ElidedLabel
 
 
 def progress_text(done: int, total: int, seconds: float) -> str:
@@ -53,7 +53,7 @@ class BatchProgress(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.label = PlainLabel("")
+        self.label = ElidedLabel("")  # elided, never widening the list: the full text is its tooltip
         self.label.setObjectName("batchSummary")
         self.bar = QProgressBar()
         self.bar.setTextVisible(False)
@@ -89,9 +89,11 @@ class BatchProgress(QWidget):
         self.bar.show()
         self.stop_button.show()
         self.label.setText(progress_text(done, total, seconds))
+        self.label.setToolTip(self.label.text())
 
     def show_summary(self, text: str) -> None:
         """No pass is running: ``text`` (empty when nothing is listed) stays until the next pass."""
         self.bar.hide()
         self.stop_button.hide()
         self.label.setText(text)
+        self.label.setToolTip(text)

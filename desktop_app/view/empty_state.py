@@ -10,12 +10,23 @@ w.set_no_model('/tmp/models'); print(w.command.text())"
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.view.text import PlainLabel, rich, shown
+from workbench.paths import models_dir as default_models_dir
 
 CREATE_COMMAND = "python -m exporter export --default"
+
+
+def create_command(folder: Path) -> str:
+    """The exact command that writes the default model into ``folder`` (``--out`` only when not the default one)."""
+    if folder == default_models_dir():
+        return CREATE_COMMAND
+    return f"{CREATE_COMMAND} --out {shlex.quote(str(folder))}"
 OPEN_HINT = "…or use File > Open Images (Ctrl+O) or Open Folder (Ctrl+Shift+O), or paste an image (Ctrl+V)"
 EVALUATE_HINT = "Measure accuracy on a folder of class folders: Model > Evaluate on Labelled Images… (Ctrl+E)"
 

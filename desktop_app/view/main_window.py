@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from desktop_app.view import backend
 from desktop_app.view.about import show_about
 from desktop_app.view.batch import LIST_PAGE, BatchController
 from desktop_app.view.batch_progress import BatchProgress
-from desktop_app.view.empty_state import CREATE_COMMAND, EmptyState
+from desktop_app.view.empty_state import EmptyState, create_command
 from desktop_app.view.evaluate import EvaluateController
 from desktop_app.view.evaluate_panel import EvaluatePanel
 from desktop_app.view.image_list import ImageList
@@ -324,15 +323,9 @@ class MainWindow(QMainWindow):
     def _update_empty_state(self) -> None:
         has_model = any(e.usable for e in self.entries)
         self.empty_state.set_no_model(None if has_model else str(self.models_dir))
-        self.empty_state.set_command(self.create_command())
+        self.empty_state.set_command(create_command(self.models_dir))
         if not has_model:
             self.status.show_state(f"No usable model in {self.models_dir}")
-
-    def create_command(self) -> str:
-        """The exact command that writes the default model into this window's models folder."""
-        if self.models_dir == default_models_dir():
-            return CREATE_COMMAND
-        return f"{CREATE_COMMAND} --out {shlex.quote(str(self.models_dir))}"
 
     def _on_model_chosen(self, index: int) -> None:
         if 0 <= index < len(self.entries) and self.entries[index].usable:

@@ -120,7 +120,7 @@ def render_html(info: ModelInfo) -> str:
         ("Weights", _mapping(info.weights)),
         ("Preprocessing", _mapping(info.preprocess)),
         ("Training", _mapping(info.training) if info.training else "—"),
-        ("Quantization", _mapping(info.quantization) if info.quantization else "—"),
+        ("Quantization", _quantization(info.quantization) if info.quantization else "—"),
         ("Provenance", _mapping(info.provenance) if info.provenance else "—"),
         ("Golden self-test", f'<span style="color:{golden_color}">{esc(info.golden)}</span>'),
         ("Session", esc(info.load or "—")),
@@ -161,6 +161,25 @@ def _rounded(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
     return value
+
+
+def _quantization(value: Mapping[str, Any]) -> str:
+    """The export's own sentence first, the layers kept in fp32 by module, then the other facts."""
+    rest = dict(value)
+    lines = [rich(str(rest.pop("summary")))] if isinstance(rest.get("summary"), str) else []
+    kept = rest.pop("fp32_fallback", None)
+    if isinstance(kept, list) and kept:
+        names = [_kept_name(k) for k in kept if isinstance(k, dict)]
+        lines.append(f"kept in fp32: {rich('; '.join(names))}")
+    return "<br>".join([*lines, _mapping(rest)])
+
+
+def _kept_name(layer: Mapping[str, Any]) -> str:
+    """One fp32 fallback by its PyTorch modules (files from before the module names: its ONNX node)."""
+    modules = layer.get("modules")
+    if isinstance(modules, list) and modules:
+        return ", ".join(str(m) for m in modules)
+    return str(layer.get("module") or layer.get("node") or "?")
 
 
 def _mapping(value: Mapping[str, Any] | None) -> str:

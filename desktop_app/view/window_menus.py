@@ -97,7 +97,7 @@ def make_toolbar(window: MenuOwner) -> QToolBar:
     toolbar.addWidget(window.model_combo)
     toolbar.addAction(window.rescan_action)
     toolbar.addSeparator()
-    toolbar.addWidget(PlainLabel(" Provider: "))
+    toolbar.addWidget(PlainLabel(" Engine: "))
     toolbar.addWidget(window.provider_combo)
     toolbar.addSeparator()
     toolbar.addAction(window.open_action)

@@ -66,3 +66,20 @@ def test_number_formats() -> None:
     assert parameters_text(None) == "unknown"
     assert size_text(46_827_520) == "46.8 MB (46,827,520 bytes)"
     assert size_text(512) == "512 bytes"
+
+
+def test_quantization_shows_the_export_sentence_first_and_the_fp32_layers_by_module(qtbot) -> None:
+    from desktop_app.view.model_info import ModelInfo, ModelInfoPanel
+
+    panel = ModelInfoPanel()
+    qtbot.addWidget(panel)
+    quantization = {
+        "calibration_images": 14,
+        "summary": "int8: 18 of 20 convolutions in int8; kept in fp32: conv1 <b>bold</b>",
+        "fp32_fallback": [{"node": "node_Conv_0", "modules": ["conv1", "relu"]}, {"node": "node_Conv_9"}],
+    }
+    panel.show_info(ModelInfo(title="demo", path="demo.onnx", quantization=quantization))
+    text = panel.text()
+    assert text.index("int8: 18 of 20 convolutions") < text.index("kept in fp32: conv1, relu; node_Conv_9")
+    assert text.index("kept in fp32: conv1, relu") < text.index("calibration_images: 14")
+    assert "<b>bold</b>" in text  # file text is shown literally, never as markup
