@@ -100,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write FILE: one row per image and rank (file, rank, label, index, probability, model, "
         "model_sha256, error), written when all images are done",
     )
+    _add_profile_parser(commands)
+    cli_evaluate.add_parser(commands, cli_engine.add_run_options)
+    cli_explain.add_parser(commands, _add_engine_options)
+    cli_inspect.add_parser(commands, _add_engine_options)
+    return parser
+
+
+def _add_profile_parser(commands: argparse._SubParsersAction) -> None:
+    """``profile IMAGE``: per-layer timings (the subcommand's options)."""
     profile = commands.add_parser(
         "profile",
         help="print per-layer timings from ONNX Runtime's profiler or OpenVINO's counters (headless)",
@@ -139,10 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
         "CPU, threads and load",
     )
     profile.add_argument("--csv", metavar="FILE", type=Path, help="also write the table to FILE as CSV")
-    cli_evaluate.add_parser(commands, cli_engine.add_run_options)
-    cli_explain.add_parser(commands, _add_engine_options)
-    cli_inspect.add_parser(commands, _add_engine_options)
-    return parser
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

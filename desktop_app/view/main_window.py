@@ -193,6 +193,10 @@ class MainWindow(QMainWindow):
             start_folder=lambda: self.settings.last_folder,
             drag_active=self.empty_state.set_drag_active,
         )
+        self._build_image_tabs()
+
+    def _build_image_tabs(self) -> None:
+        """Explain, Compare and Inspect (they follow the selected image), then the tab shown last time."""
         self.image_tabs = ImageTabs(
             self.tabs,
             self.runner,

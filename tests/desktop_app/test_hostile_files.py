@@ -227,6 +227,7 @@ def test_non_utf8_names_in_strict_utf8_json(models: Path, odd_names: dict[str, P
     assert bytes.fromhex(str(lines["bad\\xff.jpg"]["file_bytes_hex"])) == os.fsencode(odd_names["text"])
     assert "labels" in lines["two\\x0alines\\x1b[31m.png"]
     plain = {"file", "labels", "indices", "probabilities", "provider", "model", "model_file", "model_sha256"}
+    plain |= {"engine", "device", "precision", "fallback_reason"}  # what ran
     assert set(lines["zz.png"]) == plain  # no hex for a plain name
 
 

@@ -27,10 +27,8 @@ def _card(path: Path) -> ModelCard:
     return card
 
 
-@pytest.fixture(scope="module")
-def int8_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ModelCard]:
+def _int8_cli(out: Path) -> tuple[str, ModelCard]:
     """``python -m exporter export`` of a 32 px resnet18 (random weights) in int8: its output and the file's card."""
-    out = tmp_path_factory.mktemp("int8_cli")
     args = ["export", "--model", "resnet18", "--weights", "random", "--image-size", str(SIZE)]
     done = run_cli(*args, "--precision", "int8", "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -38,7 +36,7 @@ def int8_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ModelCard]:
     return done.stdout + done.stderr, _card(path)
 
 
-def test_the_int8_log_names_layers_by_module(int8_cli: tuple[str, ModelCard]) -> None:
+def _the_int8_log_names_layers_by_module(int8_cli: tuple[str, ModelCard]) -> None:
     text, _card = int8_cli
     search = [line for line in text.splitlines() if "fp32 fallback for" in line or "trying" in line]
     assert search, text  # random resnet18 at 32 px: its first layers are kept in fp32
@@ -46,7 +44,7 @@ def test_the_int8_log_names_layers_by_module(int8_cli: tuple[str, ModelCard]) ->
     assert "fp32 fallback for layer1.0.conv1 (Conv with conv1, relu, maxpool, layer1.0.relu)" in text
 
 
-def test_the_int8_summary_is_a_sentence_and_a_table(int8_cli: tuple[str, ModelCard]) -> None:
+def _the_int8_summary_is_a_sentence_and_a_table(int8_cli: tuple[str, ModelCard]) -> None:
     text, card = int8_cli
     lines = text.splitlines()
     (i,) = [n for n, line in enumerate(lines) if re.match(r"int8: \d+ of \d+ convolutions in int8; ", line)]
@@ -63,7 +61,7 @@ def test_the_int8_summary_is_a_sentence_and_a_table(int8_cli: tuple[str, ModelCa
     assert card.quantization is not None and card.quantization["summary"] == sentence.removeprefix("int8: ")
 
 
-def test_the_file_records_modules_next_to_nodes(int8_cli: tuple[str, ModelCard]) -> None:
+def _the_file_records_modules_next_to_nodes(int8_cli: tuple[str, ModelCard]) -> None:
     _text, card = int8_cli
     q = dict(card.quantization or {})
     (fallback,) = q["fp32_fallback"]
@@ -73,7 +71,7 @@ def test_the_file_records_modules_next_to_nodes(int8_cli: tuple[str, ModelCard])
     assert q["convolutions"] == {"total": 20, "fp32": 2} and q["fp32_fallback_rounds"] == 1
 
 
-def test_the_file_records_parameters_and_gmacs_at_its_input_size(int8_cli: tuple[str, ModelCard]) -> None:
+def _the_file_records_parameters_and_gmacs_at_its_input_size(int8_cli: tuple[str, ModelCard]) -> None:
     from desktop_app.core.catalog import ModelEntry
     from desktop_app.view.backend import recorded_gmacs
 
@@ -85,6 +83,15 @@ def test_the_file_records_parameters_and_gmacs_at_its_input_size(int8_cli: tuple
     assert 0.03 < card.provenance["gmacs"] < 0.05  # 1.82 GMACs at 224 px, scaled by (32/224)**2
     entry = ModelEntry(name="m", path=Path("m.onnx"), card=card)
     assert recorded_gmacs(entry) == card.provenance["gmacs"]  # what the Model info tab shows
+
+
+def test_the_int8_export_names_layers_by_module_ends_with_a_summary_and_records_its_facts(tmp_path: Path) -> None:
+    """One real export (about 20 s) checked four ways; one test, so that parallel workers never export it twice."""
+    exported = _int8_cli(tmp_path)
+    _the_int8_log_names_layers_by_module(exported)
+    _the_int8_summary_is_a_sentence_and_a_table(exported)
+    _the_file_records_modules_next_to_nodes(exported)
+    _the_file_records_parameters_and_gmacs_at_its_input_size(exported)
 
 
 def test_a_node_without_a_module_is_named_in_brackets() -> None:
