@@ -39,6 +39,7 @@ from desktop_app.core.occlusion import OcclusionCancelledError, occlusion_map
 from desktop_app.core.overlay import render_overlay, write_overlay
 from desktop_app.core.runtime import EngineModel, SessionCache
 from desktop_app.view.explain_panel import EMPTY, ExplainPanel
+from desktop_app.view.image_follower import ImageFollower
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.qimage import PREVIEW_SIDE, shrunk, to_qimage
 from desktop_app.view.workers import Job, TaskRunner
@@ -193,7 +194,7 @@ def method_text(explanation: Explanation) -> str:
     return OCCLUSION_TEXT + note
 
 
-class ExplainController(QObject):
+class ExplainController(ImageFollower):
     """Owns the map runs, the CAM sessions and the saving; the panel only displays."""
 
     mapShown = Signal(object)  # Explanation
@@ -214,38 +215,23 @@ class ExplainController(QObject):
         show_panel: Callable[[], None],
         parent: QObject | None = None,
     ) -> None:
-        super().__init__(parent)
+        super().__init__(panel, current_image, show_panel, parent)
         self.panel, self.runner, self.cache = panel, runner, cache
-        self.provider, self.notify, self.show_panel = provider, notify, show_panel
-        self.current_model, self.current_image = current_model, current_image
+        self.provider, self.notify, self.current_model = provider, notify, current_model
         self.sessions = CamSessions()
         self.action = QAction("Explain Prediction", self, shortcut=QKeySequence("Ctrl+Shift+E"))
         self.action.setToolTip("Where in the selected image the model sees each top-5 class (Ctrl+Shift+E)")
         self.action.triggered.connect(self.trigger)
         self.explanation: Explanation | None = None
-        self._job: Job | None = None
-        self._generation = 0
-        self._active = False  # once the user asked for a map, new images and models get one too
-        self._stale = False  # a new image or model arrived while the tab was hidden
         panel.explainRequested.connect(self.explain)
         panel.classRequested.connect(self.explain_class)
         panel.methodChanged.connect(lambda _m: self._rerun())
         panel.opacityChanged.connect(lambda _o: self._draw())
         panel.saveRequested.connect(self.save_overlay)
         panel.cancelRequested.connect(self.cancel)
-        panel.becameVisible.connect(self._on_visible)
         self._show_image()
-
-    @property
-    def running(self) -> bool:
-        return self._job is not None
 
     # ---- inputs -------------------------------------------------------------------------------------------------
-    def image_changed(self) -> None:
-        """The selected image changed: make its map when maps are wanted."""
-        self._show_image()
-        self._rerun()
-
     def model_changed(self, model: EngineModel | None) -> None:
         """Another model was loaded (or none): the map on show is stale; a new one is made when maps are wanted."""
         del model  # read through current_model() when the job starts
@@ -254,32 +240,10 @@ class ExplainController(QObject):
         self.panel.clear(EMPTY)
         self._rerun()
 
-    def _rerun(self) -> None:
-        """A new map when maps are wanted: now if the tab is on show, else when it is brought forward."""
-        if not (self._active or self.running):
-            return
-        if self.panel.isVisible():
-            self.explain()
-        else:
-            self._stop()
-            self.panel.set_running(False)
-            self._stale = True
-
-    def _on_visible(self) -> None:
-        if self._stale:
-            self._stale = False
-            self.explain()
-
-    def _show_image(self) -> None:
-        record = self.current_image()
-        self.panel.set_image_text(f"Image: {record.title}" if record is not None else "Image: none selected")
-
-    def trigger(self) -> None:
-        """The action: bring the tab forward and explain the current image."""
-        self.show_panel()
+    # ---- running ------------------------------------------------------------------------------------------------
+    def _run(self) -> None:
         self.explain()
 
-    # ---- running ------------------------------------------------------------------------------------------------
     def explain(self) -> None:
         """Make the map of the current image's top-1 class (a run still going is dropped)."""
         self._start(None)
@@ -321,12 +285,6 @@ class ExplainController(QObject):
         self.panel.set_message("Explanation cancelled.")
         self.notify("Explanation cancelled", 5000)
         self.cancelled.emit()
-
-    def _stop(self) -> None:
-        self._generation += 1
-        if self._job is not None:
-            self._job.cancel()
-            self._job = None
 
     def _on_progress(self, generation: int, done: int, total: int) -> None:
         if generation == self._generation:

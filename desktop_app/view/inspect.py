@@ -44,6 +44,7 @@ from desktop_app.core.inspect_layers import (
     write_csv,
 )
 from desktop_app.core.runtime import EngineModel, SessionCache
+from desktop_app.view.image_follower import ImageFollower
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.inspect_panel import EMPTY, InspectPanel, montage
 from desktop_app.view.sqnr_chart import db_text
@@ -140,7 +141,7 @@ def ab_text(comparison: LayerComparison, threshold: float) -> str:
     return text
 
 
-class InspectController(QObject):
+class InspectController(ImageFollower):
     """Owns the inspection runs, the layer sessions and the CSV export; the panel only displays."""
 
     inspected = Signal(object)  # Inspection
@@ -160,32 +161,22 @@ class InspectController(QObject):
         show_panel: Callable[[], None],
         parent: QObject | None = None,
     ) -> None:
-        super().__init__(parent)
+        super().__init__(panel, current_image, show_panel, parent)
         self.panel, self.runner, self.cache = panel, runner, cache
-        self.provider, self.notify, self.show_panel = provider, notify, show_panel
-        self.current_model, self.current_image = current_model, current_image
+        self.provider, self.notify, self.current_model = provider, notify, current_model
         self.sessions = LayerSessions()
         self.action = QAction("Inspect Layers", self, shortcut=QKeySequence("Ctrl+Shift+I"))
         self.action.setToolTip("Every layer of the model on the selected image; per-layer SQNR against a second file")
         self.action.triggered.connect(self.trigger)
         self.entries: list[ModelEntry] = []
         self.inspection: Inspection | None = None
-        self._job: Job | None = None
-        self._generation = 0
-        self._active = False  # once the user inspected, new images and models are inspected too
-        self._stale = False  # a new image, model or comparison arrived while the tab was hidden
         panel.inspectRequested.connect(self.inspect)
         panel.compareChanged.connect(self._rerun)
         panel.thresholdChanged.connect(lambda _t: self._show_comparison())
         panel.layerSelected.connect(self.show_layer)
         panel.exportRequested.connect(self.export_csv)
-        panel.becameVisible.connect(self._on_visible)
         self._show_image()
         self._fill_choices()
-
-    @property
-    def running(self) -> bool:
-        return self._job is not None
 
     # ---- inputs -------------------------------------------------------------------------------------------------
     def set_models(self, entries: Sequence[ModelEntry]) -> None:
@@ -201,11 +192,6 @@ class InspectController(QObject):
         others.sort(key=lambda e: (0 if arch and e.architecture == arch else 1, e.name))
         self.panel.set_compare_choices([(NO_COMPARISON, "")] + [(e.name, str(e.path)) for e in others])
 
-    def image_changed(self) -> None:
-        """The selected image changed: inspect it when inspections are wanted."""
-        self._show_image()
-        self._rerun()
-
     def model_changed(self, model: EngineModel | None) -> None:
         """Another model was loaded (or none): the table is stale; a new one is made when inspections are wanted."""
         del model  # read through current_model() when the job starts
@@ -215,36 +201,14 @@ class InspectController(QObject):
         self.panel.clear(EMPTY)
         self._rerun()
 
-    def _rerun(self) -> None:
-        """A new table when inspections are wanted: now if the tab is on show, else when it is brought forward."""
-        if not (self._active or self.running):
-            return
-        if self.panel.isVisible():
-            self.inspect()
-        else:
-            self._stop()
-            self.panel.set_running(False)
-            self._stale = True
-
-    def _on_visible(self) -> None:
-        if self._stale:
-            self._stale = False
-            self.inspect()
-
-    def _show_image(self) -> None:
-        record = self.current_image()
-        self.panel.set_image_text(f"Image: {record.title}" if record is not None else "Image: none selected")
-
-    def trigger(self) -> None:
-        """The action: bring the tab forward and inspect the current image."""
-        self.show_panel()
-        self.inspect()
-
     def _compare_entry(self) -> ModelEntry | None:
         key = self.panel.compare_key()
         return next((e for e in self.entries if str(e.path) == key), None) if key else None
 
     # ---- running ------------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        self.inspect()
+
     def inspect(self) -> None:
         """Inspect the current image with the loaded model (and the comparison file); a run going is dropped."""
         model, record = self.current_model(), self.current_image()
@@ -267,12 +231,6 @@ class InspectController(QObject):
             generation=generation,
             name="inspect layers",
         )
-
-    def _stop(self) -> None:
-        self._generation += 1
-        if self._job is not None:
-            self._job.cancel()
-            self._job = None
 
     def _on_result(self, generation: int, inspection: Inspection | None) -> None:
         if generation != self._generation or inspection is None:
