@@ -139,7 +139,8 @@ def _add_profile_parser(commands: argparse._SubParsersAction) -> None:
         "--group-by",
         choices=("module", *GROUPINGS),
         default="module",
-        help="sum the rows by module (to --depth), by op type or by provider (default: module)",
+        help="sum the rows by module (to --depth), by op type or by provider (on OpenVINO: by the kernel that "
+        "ran each layer) (default: module)",
     )
     profile.add_argument(
         "--json",
@@ -451,17 +452,20 @@ def run_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _profile_openvino(model: OpenVinoModel, image: Image.Image, args: argparse.Namespace, out: TextIO) -> int:
-    """``profile`` on OpenVINO: its performance counters per layer, in module names, with the kernel column."""
+    """``profile`` on OpenVINO: its performance counters per layer, in module names, with the kernel column;
+    ``--depth``/``--group-by`` sum them into blocks, op types or kernels."""
     profile = profile_openvino(model, input_batch(model.entry, image), runs=args.runs, warmup=args.warmup)
+    groups = cli_engine.openvino_groups(profile, args.depth, args.group_by)
     if args.csv is not None:
         try:
-            write_text_atomic(args.csv, cli_engine.openvino_profile_csv(profile))
+            write_text_atomic(args.csv, cli_engine.openvino_profile_csv(profile, groups))
         except OSError as exc:
             raise UsageError(f"{display_path(args.csv)}: cannot write CSV ({exc.strerror or exc})") from exc
     if args.json:
-        print(cli_engine.openvino_profile_json(model, profile, ascii_only(out)), file=out)
+        grouping = (args.group_by, args.depth)
+        print(cli_engine.openvino_profile_json(model, profile, ascii_only(out), groups, grouping), file=out)
     else:
-        cli_engine.print_openvino_profile(model.entry.name, profile, None, out)
+        cli_engine.print_openvino_profile(model.entry.name, profile, None, out, groups, args.group_by)
     return EXIT_OK
 
 

@@ -5,13 +5,16 @@ Auto rule of :func:`desktop_app.core.runtime.open_model` (CUDA when it starts, e
 else ONNX Runtime's CPU). ``--provider`` keeps working as before (ONNX Runtime on that provider) unless
 ``--engine`` or ``--device`` is given. ``--strict`` turns a run on anything but what was asked for (``--device
 cuda`` that fell back to the CPU, ``--engine openvino`` that could not open the file) into exit code 1.
-:func:`print_openvino_profile` prints OpenVINO's per-layer rows (module names, kernel, median/p90/min/max).
+:func:`print_openvino_profile` prints OpenVINO's per-layer rows (module names, kernel, median/p90/min/max), or
+the groups of :func:`desktop_app.core.openvino_profiling.group_layers` (``profile --depth D`` or ``--group-by
+op|provider``; on OpenVINO "provider" means the kernel that ran each layer); the CSV and JSON forms follow them.
 
 Example::
 
     python -m desktop_app classify cat.jpg --engine openvino --precision-hint bf16 --json
     python -m desktop_app classify cat.jpg --device cuda --strict     # exit 1 when CUDA did not run
     python -m desktop_app profile cat.jpg --engine openvino --runs 20
+    python -m desktop_app profile cat.jpg --engine openvino --depth 1 --csv blocks.csv
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from desktop_app.core.catalog import ModelEntry
-from desktop_app.core.openvino_profiling import OpenVinoProfile
+from desktop_app.core.openvino_profiling import LayerGroup, OpenVinoProfile, group_layers
 from desktop_app.core.providers import PROVIDER_CHOICES
 from desktop_app.core.runtime import (
     DEVICES,
@@ -45,6 +48,7 @@ __all__ = [
     "choice_of",
     "engine_fields",
     "open_from_args",
+    "openvino_groups",
     "openvino_profile_csv",
     "openvino_profile_json",
     "print_openvino_profile",
@@ -172,8 +176,27 @@ def engine_fields(model: EngineModel) -> dict[str, object]:
     }
 
 
-def print_openvino_profile(name: str, profile: OpenVinoProfile, rows_limit: int | None, out: TextIO) -> None:
-    """OpenVINO's per-layer table: module, op type, kernel, median, p90, min, max (ms), then the totals."""
+def openvino_groups(profile: OpenVinoProfile, depth: int, group_by: str) -> list[LayerGroup] | None:
+    """``profile --depth/--group-by`` on OpenVINO: ``None`` for the single layers (module, depth 0), else the groups
+    of :func:`~desktop_app.core.openvino_profiling.group_layers`."""
+    if group_by == "module" and not depth:
+        return None
+    return group_layers(profile, depth, group_by)
+
+
+def print_openvino_profile(
+    name: str,
+    profile: OpenVinoProfile,
+    rows_limit: int | None,
+    out: TextIO,
+    groups: Sequence[LayerGroup] | None = None,
+    group_by: str = "module",
+) -> None:
+    """OpenVINO's per-layer table: module, op type, kernel, median, p90, min, max (ms), then the totals; with
+    ``groups`` (grouped by ``group_by``), one row per group instead."""
+    if groups is not None:
+        _print_groups(name, profile, groups if rows_limit is None else groups[:rows_limit], group_by, out)
+        return
     rows: Sequence[Any] = profile.rows if rows_limit is None else profile.rows[:rows_limit]
     modules = [printable(r.module) for r in rows]
     ops = [printable(r.op_type) for r in rows]
@@ -187,6 +210,10 @@ def print_openvino_profile(name: str, profile: OpenVinoProfile, rows_limit: int 
     for r, module, op, kernel in zip(rows, modules, ops, kernels, strict=True):
         times = "  ".join(f"{t / 1000:9.3f}" for t in (r.median_us, r.p90_us, r.min_us, r.max_us))
         print(f"{module:<{mw}}  {op:<{ow}}  {kernel:<{kw}}  {times}", file=out)
+    _print_totals(profile, out)
+
+
+def _print_totals(profile: OpenVinoProfile, out: TextIO) -> None:
     print(
         f"sum of layer times {profile.layer_sum_us / 1000:.3f} ms; measured wall time "
         f"{profile.wall_median_us / 1000:.3f} ms (median of {profile.runs} runs after {profile.warmup} warm-up); "
@@ -194,6 +221,27 @@ def print_openvino_profile(name: str, profile: OpenVinoProfile, rows_limit: int 
         f"{profile.not_run} layers fused or optimised out",
         file=out,
     )
+
+
+#: A grouping's name column, and the other column it shows (module blocks and kernels: op types; op types: kernels).
+_GROUP_COLUMNS = {"module": ("module", "op types"), "op": ("op type", "kernels"), "provider": ("kernel", "op types")}
+
+
+def _print_groups(
+    name: str, profile: OpenVinoProfile, groups: Sequence[LayerGroup], group_by: str, out: TextIO
+) -> None:
+    label, other = _GROUP_COLUMNS[group_by]
+    names = [printable(g.name) for g in groups]
+    others = [printable(g.kernels if group_by == "op" else g.op_types) for g in groups]
+    nw = max([len(label), *map(len, names)])
+    ow = max([len(other), *map(len, others)])
+    print(f"model: {printable(name)} on OpenVINO {profile.device}, {profile.precision}", file=out)
+    print(f"{label:<{nw}}  layers  {other:<{ow}}  median ms     p90 ms     min ms     max ms  share %", file=out)
+    for g, shown, also in zip(groups, names, others, strict=True):
+        times = "  ".join(f"{t / 1000:9.3f}" for t in (g.median_us, g.p90_us, g.min_us, g.max_us))
+        print(f"{shown:<{nw}}  {g.layers:6d}  {also:<{ow}}  {times}  {g.share:7.1f}", file=out)
+    print("a group's times are taken over the runs of the sum of its layers' times in each run", file=out)
+    _print_totals(profile, out)
 
 
 def _layer_dict(row: Any) -> dict[str, object]:
@@ -206,19 +254,41 @@ def _layer_dict(row: Any) -> dict[str, object]:
     }
 
 
-def openvino_profile_csv(profile: OpenVinoProfile) -> str:
-    """OpenVINO's per-layer table as CSV (times in milliseconds)."""
+def _group_dict(group: LayerGroup) -> dict[str, object]:
+    return {
+        "group": printable(group.name),
+        "layers": group.layers,
+        "op_types": printable(group.op_types),
+        "kernels": printable(group.kernels),
+        **{f"{name}_ms": round(getattr(group, f"{name}_us") / 1000, 6) for name in ("median", "p90", "min", "max")},
+        "share_percent": round(group.share, 4),
+    }
+
+
+def openvino_profile_csv(profile: OpenVinoProfile, groups: Sequence[LayerGroup] | None = None) -> str:
+    """OpenVINO's per-layer table as CSV (times in milliseconds), or one line per group of ``groups``."""
     buffer = io.StringIO()
-    fields = ("module", "node", "op_type", "kernel", "median_ms", "p90_ms", "min_ms", "max_ms")
+    if groups is None:
+        fields: tuple[str, ...] = ("module", "node", "op_type", "kernel", "median_ms", "p90_ms", "min_ms", "max_ms")
+        records = [_layer_dict(row) for row in profile.rows]
+    else:
+        fields = ("group", "layers", "op_types", "kernels", "median_ms", "p90_ms", "min_ms", "max_ms", "share_percent")
+        records = [_group_dict(group) for group in groups]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    for row in profile.rows:
-        writer.writerow(_layer_dict(row))
+    writer.writerows(records)
     return buffer.getvalue()
 
 
-def openvino_profile_json(model: EngineModel, profile: OpenVinoProfile, ensure_ascii: bool) -> str:
-    """The OpenVINO profile as strict JSON: what ran, the totals and one object per layer."""
+def openvino_profile_json(
+    model: EngineModel,
+    profile: OpenVinoProfile,
+    ensure_ascii: bool,
+    groups: Sequence[LayerGroup] | None = None,
+    grouping: tuple[str, int] = ("module", 0),
+) -> str:
+    """The OpenVINO profile as strict JSON: what ran, the totals and one object per layer (or per group of
+    ``groups``; ``grouping`` is ``(group_by, depth)``, recorded as given)."""
     summary = {
         "model": printable(model.entry.name),
         "model_file": display_path(model.entry.path),
@@ -229,6 +299,8 @@ def openvino_profile_json(model: EngineModel, profile: OpenVinoProfile, ensure_a
         "layer_sum_ms": round(profile.layer_sum_us / 1000, 6),
         "mapped_percent": round(profile.mapped_share(), 3),
         "not_run": profile.not_run,
-        "rows": [_layer_dict(row) for row in profile.rows],
+        "group_by": grouping[0],
+        "depth": grouping[1],
+        "rows": [_layer_dict(row) for row in profile.rows] if groups is None else [_group_dict(g) for g in groups],
     }
     return json.dumps(summary, indent=2, ensure_ascii=ensure_ascii, allow_nan=False)

@@ -9,6 +9,9 @@ unmapped layers keep their OpenVINO name under ``(graph)/``). Reorders (layout/p
 inserts) are charged to the layer they feed. Each row carries the kernel that ran it (``exec_type``, e.g.
 ``brgconv_avx512_1x1_bf16``) and the median, p90, min and max over the timed runs. Layers OpenVINO did not run
 (``NOT_RUN``: fused into another, or optimised out) are left out and counted in ``not_run``.
+:func:`group_layers` sums the rows into module blocks at a depth (``layer3``, ``layer3.1``; the same blocks as
+:func:`desktop_app.core.profiling.block_of`), by op type or by kernel: each run's times are summed first, then
+the median, p90, min and max are taken over the runs (so a block's median is the median of its sums).
 
 Example::
 
@@ -21,21 +24,33 @@ p = profile_openvino(m, golden_input(e.input_shape, e.layout), runs=10, warmup=3
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from desktop_app.core.openvino_engine import OV_ERRORS, OpenVinoLoadError, OpenVinoModel, compile_config, compile_ov
-from desktop_app.core.profiling import GRAPH_PREFIX, module_name
+from desktop_app.core.profiling import GRAPH_PREFIX, block_of, module_name
 from desktop_app.core.providers import one_line
 from desktop_app.core.runtime import fixed_chunks
 from workbench.contract import NodeMap
 
-__all__ = ["LayerTiming", "OpenVinoProfile", "layer_modules", "profile_openvino"]
+__all__ = [
+    "OV_GROUPINGS",
+    "LayerGroup",
+    "LayerTiming",
+    "OpenVinoProfile",
+    "group_layers",
+    "layer_modules",
+    "profile_openvino",
+]
 
 _EXECUTED = "EXECUTED"
+#: What :func:`group_layers` sums rows by: module blocks (to a depth), op type, or kernel (``"provider"``, the
+#: name ONNX Runtime's profile uses for the same column: what ran the layer).
+OV_GROUPINGS = ("module", "op", "provider")
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,26 @@ class LayerTiming:
     min_us: float
     max_us: float
     originals: tuple[str, ...] = ()  # the ONNX layers fused into this one (``originalLayersNames``)
+    times_us: tuple[float, ...] = field(default=(), repr=False)  # each timed run's time (0: not run that time)
+
+    @property
+    def median_ms(self) -> float:
+        return self.median_us / 1000
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """Layers summed: a module block (``layer3``), an op type or a kernel; times (µs) over the timed runs."""
+
+    name: str  # the block, op type or kernel
+    op_types: str  # the members' op types, joined with ", "
+    kernels: str  # the members' kernels, joined with ", "
+    layers: int
+    median_us: float  # median over the runs of the per-run sum of the members' times
+    p90_us: float
+    min_us: float
+    max_us: float
+    share: float  # percent of the sum of all layers' medians
 
     @property
     def median_ms(self) -> float:
@@ -192,6 +227,62 @@ def _rows(
                 min_us=float(times.min()),
                 max_us=float(times.max()),
                 originals=originals,
+                times_us=tuple(float(t) for t in times),
             )
         )
     return sorted(rows, key=lambda r: (-r.median_us, r.module))
+
+
+def group_layers(profile: OpenVinoProfile, depth: int, by: str = "module") -> list[LayerGroup]:
+    """The profile's rows summed by module block at ``depth`` (``by="module"``; depth 0: one group per layer,
+    in the order of the rows), by op type (``"op"``) or by kernel (``"provider"``), sorted by median, longest first.
+
+    Each timed run's member times are summed, then median/p90/min/max are taken over those sums; rows made without
+    per-run times (``times_us`` empty) contribute their own median/p90/min/max, summed.
+
+    Raises:
+        ValueError: ``depth`` < 0 or ``by`` is not one of :data:`OV_GROUPINGS`.
+    """
+    if depth < 0:
+        raise ValueError(f"depth must be >= 0, got {depth}")
+    if by not in OV_GROUPINGS:
+        raise ValueError(f"cannot group by {by!r}; expected one of {', '.join(OV_GROUPINGS)}")
+    if by == "module" and depth == 0:
+        return [_group(row.module, [row], profile.layer_sum_us) for row in profile.rows]
+    groups: dict[str, list[LayerTiming]] = defaultdict(list)
+    for row in profile.rows:
+        key = block_of(row.module, depth) if by == "module" else row.op_type if by == "op" else row.kernel
+        groups[key].append(row)
+    out = [_group(name, members, profile.layer_sum_us) for name, members in groups.items()]
+    return sorted(out, key=lambda g: (-g.median_us, g.name))
+
+
+def _group(name: str, members: Sequence[LayerTiming], total_us: float) -> LayerGroup:
+    runs = {len(m.times_us) for m in members}
+    if len(runs) == 1 and 0 not in runs:
+        sums = np.sum([m.times_us for m in members], axis=0, dtype=np.float64)
+        median, p90, low, high = (
+            float(np.median(sums)),
+            float(np.percentile(sums, 90)),
+            float(sums.min()),
+            float(sums.max()),
+        )
+    else:
+        median, p90, low, high = (
+            float(sum(getattr(m, f"{k}_us") for m in members)) for k in ("median", "p90", "min", "max")
+        )
+    return LayerGroup(
+        name=name,
+        op_types=_join(m.op_type for m in members),
+        kernels=_join(m.kernel for m in members),
+        layers=len(members),
+        median_us=median,
+        p90_us=p90,
+        min_us=low,
+        max_us=high,
+        share=100.0 * median / total_us if total_us > 0 else 0.0,
+    )
+
+
+def _join(values: Iterable[str]) -> str:
+    return ", ".join(dict.fromkeys(v for v in values if v))
