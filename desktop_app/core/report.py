@@ -29,6 +29,7 @@ from PIL import Image
 
 from desktop_app.core.evaluate import Comparison, ModelEvaluation
 from desktop_app.core.labelled import LabelledSet, unknown_counts
+from desktop_app.core.runtime import ran_text
 from workbench.atomic import write_text_atomic
 from workbench.cpu import cpu_info
 from workbench.names import display_path
@@ -109,6 +110,7 @@ def _versions() -> dict[str, str]:
         "workbench": version("cnn-workbench"),
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,
+        "openvino": version("openvino"),
         "numpy": np.__version__,
         "pillow": Image.__version__,
     }
@@ -133,6 +135,11 @@ def _model_json(labelled: LabelledSet, evaluation: ModelEvaluation) -> dict[str,
         "name": model.entry.name,
         "file": display_path(model.entry.path),
         "sha256": evaluation.sha256,
+        "engine": model.engine,  # what ran: "onnxruntime" / "openvino"
+        "device": model.device,  # "CPU", "CUDA", "GPU", ...
+        "precision": model.precision,  # "fp32", "int8", "bf16", ...
+        "runtime_precisions": list(getattr(model, "runtime_precisions", ())) or None,  # OpenVINO's compute layers
+        "ran_on": ran_text(model),  # the same in words: "OpenVINO CPU, bf16"
         "provider": model.provider_label,
         "providers": list(model.providers),
         "requested_provider": model.requested,

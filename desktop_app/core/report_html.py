@@ -243,16 +243,26 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Seque
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _provider(model: dict[str, Any]) -> str:
-    text = esc(model.get("provider") or "\u2014")
+def _provider(model: dict[str, Any], facts: bool = False) -> str:
+    """What ran the model (``ran_on``: engine, device, precision; older reports: the provider), with ``facts``
+    the engine, device, precision and providers one by one, then any fallback."""
+    text = esc(model.get("ran_on") or model.get("provider") or "\u2014") + (_engine_facts(model) if facts else "")
     requested, reason = model.get("requested_provider"), model.get("fallback_reason")
     if reason:
         text += f'<span class="why">fell back from {esc(requested or "?")}: {esc(reason)}</span>'
     return text
 
 
+def _engine_facts(model: dict[str, Any]) -> str:
+    """`` · engine openvino · device CPU · precision fp32 · providers OpenVINO CPU`` (the keys the report has)."""
+    facts = [(key, model.get(key)) for key in ("engine", "device", "precision")]
+    facts.append(("compute precisions", ", ".join(map(str, model.get("runtime_precisions") or ())) or None))
+    facts.append(("providers", ", ".join(map(str, model.get("providers") or ())) or None))
+    return "".join(f" \u00b7 {esc(key)} {esc(value)}" for key, value in facts if value)
+
+
 def _accuracy(models: Sequence[dict[str, Any]]) -> str:
-    headers = ["model", "file", "provider", "images", "failed", "top-1", "top-5", "macro F1", "images/s", "median ms"]
+    headers = ["model", "file", "ran on", "images", "failed", "top-1", "top-5", "macro F1", "images/s", "median ms"]
     rows = []
     for i, m in enumerate(models):
         metrics = m.get("metrics") or {}
@@ -302,7 +312,7 @@ def _model_section(i: int, model: dict[str, Any], thumbs: _Thumbnails) -> str:
         f'<section id="model-{i}"><h2>{esc(model.get("name"))}</h2>',
         f'<p class="meta">{esc(model.get("file"))} \u00b7 sha256 <span title="{esc(sha)}">{esc(sha[:12])}</span>'
         f" \u00b7 {fmt_number(model.get('seconds'), 2)} s in all</p>",
-        f'<p class="meta">Runs on: {_provider(model)}</p>',
+        f'<p class="meta">Runs on: {_provider(model, facts=True)}</p>',
         '<div class="cards">',
         "".join(f'<div class="card-n"><b>{v}</b><span>{esc(k)}</span></div>' for k, v in cards),
         "</div>",

@@ -6,6 +6,7 @@ Run: ``pytest tests/desktop_app/test_evaluate_cli.py -q``
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -64,6 +65,35 @@ def test_evaluate_two_models_writes_the_three_report_files(tmp_path: Path, model
 
 def _no_constants(name: str) -> None:
     raise AssertionError(f"report.json holds {name}")
+
+
+def _what_ran(tmp_path: Path, models: Path, engine: str) -> tuple[dict[str, object], str]:
+    """``evaluate --engine ENGINE --out``: the model's entry in report.json and the page's text."""
+    data = image_folder(tmp_path / "data", {"red": {"red": 1}, "blue": {"blue": 1}})
+    out = tmp_path / f"report-{engine}"
+    done = run_cli("evaluate", data, "--models-dir", models, "--model", "good", "--engine", engine, "--out", out)
+    assert done.returncode == 0, done.stderr
+    (entry,) = json.loads((out / "report.json").read_text(encoding="utf-8"), parse_constant=_no_constants)["models"]
+    return entry, (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_report_records_onnxruntime_as_what_ran(tmp_path: Path, models: Path) -> None:
+    entry, page = _what_ran(tmp_path, models, "onnxruntime")
+    assert (entry["engine"], entry["device"], entry["precision"]) == ("onnxruntime", "CPU", "fp32")
+    assert entry["providers"] == ["CPUExecutionProvider"] and entry["ran_on"] == "ONNX Runtime CPU, fp32"
+    assert entry["runtime_precisions"] is None  # ONNX Runtime runs the file as exported
+    assert "Runs on: ONNX Runtime CPU, fp32 · engine onnxruntime · device CPU · precision fp32" in page
+    assert "providers CPUExecutionProvider" in page
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="openvino is not installed")
+def test_the_report_records_openvino_as_what_ran(tmp_path: Path, models: Path) -> None:
+    entry, page = _what_ran(tmp_path, models, "openvino")
+    assert (entry["engine"], entry["device"], entry["precision"]) == ("openvino", "CPU", "fp32")
+    assert entry["providers"] == ["OpenVINO CPU"] and entry["ran_on"] == "OpenVINO CPU, fp32"
+    assert isinstance(entry["runtime_precisions"], list) and "fp32" in entry["runtime_precisions"]
+    assert "Runs on: OpenVINO CPU, fp32 · engine openvino · device CPU · precision fp32" in page
+    assert "<td>OpenVINO CPU, fp32</td>" in page  # the accuracy table's "ran on" column
 
 
 def test_all_fine_exits_0_and_writes_nothing_without_out(tmp_path: Path, models: Path) -> None:

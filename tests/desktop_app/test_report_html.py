@@ -292,6 +292,23 @@ def test_hostile_labels_and_names_are_escaped(image_root: Path) -> None:
     assert any(attrs.get("title") == QUOTES for _, attrs in parsed.tags)  # attribute values keep the text
 
 
+def test_what_ran_is_shown_per_model_as_escaped_text(image_root: Path) -> None:
+    report = make_report()
+    a, b = report["models"]
+    a.update(engine="openvino", device="CPU", precision="bf16", ran_on="OpenVINO CPU, bf16")
+    a.update(providers=["OpenVINO CPU"], runtime_precisions=["bf16", "fp32"])
+    b.update(engine="onnxruntime", device=HOSTILE, precision="int8", ran_on=f"ONNX Runtime {HOSTILE}, int8")
+    page = render_html(report, image_root=image_root)
+    assert "<script" not in page.lower()
+    text = "".join(parse(page).text)
+    assert "Runs on: OpenVINO CPU, bf16 · engine openvino · device CPU · precision bf16" in text
+    assert "compute precisions bf16, fp32 · providers OpenVINO CPU" in text
+    assert f"Runs on: ONNX Runtime {HOSTILE}, int8" in text and f"device {HOSTILE} · precision int8" in text
+    assert "ran on" in text and text.count("OpenVINO CPU, bf16") >= 2  # the accuracy table says it too
+    del a["ran_on"]  # a report written before engines were recorded: the provider, as before
+    assert "Runs on: CPU" in "".join(parse(render_html(report, image_root=image_root)).text)
+
+
 def large_report(n: int = 100) -> dict[str, Any]:
     """n classes where the first 40 are always right and the others are confused with their neighbour
     (class-099 with class-040)."""
