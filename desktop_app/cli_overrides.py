@@ -119,17 +119,7 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="class names, one per line in output order (as many lines as the model has outputs)",
     )
-    memory = group.add_mutually_exclusive_group()
-    memory.add_argument(
-        "--remember-overrides",
-        action="store_true",
-        help="remember these overrides for this model file (by its sha256) for later runs and the app",
-    )
-    memory.add_argument(
-        "--forget-overrides",
-        action="store_true",
-        help="forget the overrides remembered for this model file (flags given still apply to this run)",
-    )
+    _add_memory_flags(group)
 
 
 def overrides_from_args(args: argparse.Namespace) -> PreprocessOverrides | None:
@@ -215,6 +205,20 @@ def print_overrides(entry: ModelEntry, overrides: PreprocessOverrides | None, er
     for field, assumed, used in rows:
         mark = f" ({word} {assumed})" if assumed != used else ""
         print(f"  {field}: {printable(used)}{printable(mark)}", file=err)
+
+
+def _add_memory_flags(group: argparse._ArgumentGroup) -> None:
+    memory = group.add_mutually_exclusive_group()
+    memory.add_argument(
+        "--remember-overrides",
+        action="store_true",
+        help="remember these overrides for this model file (by its sha256) for later runs and the app",
+    )
+    memory.add_argument(
+        "--forget-overrides",
+        action="store_true",
+        help="forget the overrides remembered for this model file (flags given still apply to this run)",
+    )
 
 
 def _remembered(store: OverrideStore, sha256: str, *, strict: bool, err: TextIO) -> PreprocessOverrides | None:
