@@ -1,9 +1,11 @@
 """``python -m desktop_app explain``: where in an image a model sees a class, as an overlay PNG and a raw map.
 
 ``--method cam`` computes a class activation map from the ONNX file alone (models that end in global average
-pooling + a linear classifier: ResNet, DenseNet, Inception-v3, EfficientNet-Lite0); ``occlusion`` slides a
+pooling + a linear classifier: ResNet, DenseNet, Inception-v3, EfficientNet-Lite0); ``contrastive`` is its
+class-contrastive form (what makes the class likelier than the others); ``occlusion`` slides a
 grey patch over the input and measures the probability drop (any classifier; slower); ``auto`` (default)
-uses CAM where the file supports it, else occlusion, and says which made the map. ``--save-map`` writes the
+uses the contrastive CAM where the file supports it (it localizes and passes the deletion check best:
+docs/explain.md), else occlusion, and says which made the map. ``--save-map`` writes the
 raw map (H x W float32 in [0, 1] on the original image's pixel grid, NaN where the centre crop did not see)
 as ``.npy``; both files are written atomically. Exit codes: 0 done, 2 bad usage (unknown class, unreadable
 image, unusable model, --method cam on a file without a CAM head, an unwritable output).
@@ -38,7 +40,8 @@ from workbench.names import display_path, printable
 from workbench.version import prog_name
 
 MODULE_FORM = "python -m desktop_app"  # as desktop_app.cli names itself
-METHODS = ("auto", "cam", "occlusion")
+METHODS = ("auto", "cam", "contrastive", "occlusion")
+_METHOD_NAMES = {"cam": " (class activation map)", "contrastive": " (contrastive CAM: Grad-CAM of the log-probability)"}
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
@@ -75,7 +78,9 @@ def add_parser(
         "--method",
         choices=METHODS,
         default="auto",
-        help="cam, occlusion, or auto: cam where the model supports it, else occlusion (default: auto)",
+        help="cam (class activation map), contrastive (CAM of the class's log-probability: what makes it likelier "
+        "than the other classes), occlusion (any model; slower), or auto: contrastive where the model supports it, "
+        "else occlusion (default: auto)",
     )
     parser.add_argument("--out", metavar="PNG", type=Path, required=True, help="write the overlay here (PNG)")
     parser.add_argument(
@@ -122,7 +127,7 @@ def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"class: {printable(result.label)} [{result.class_index}], probability {100 * result.probability:.2f}%",
         file=out,
     )
-    print(f"method: {result.method}" + (" (class activation map)" if result.method == "cam" else ""), file=out)
+    print(f"method: {result.method}{_METHOD_NAMES.get(result.method, '')}", file=out)
     try:
         write_overlay(args.out, image, result.map, opacity=args.opacity, cmap=args.colormap)
         print(f"overlay: {display_path(args.out)}", file=out)
@@ -139,11 +144,12 @@ def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _make_map(
     entry: ModelEntry, image: Image.Image, index: int | None, args: argparse.Namespace, err: TextIO
 ) -> CamResult:
-    if args.method in ("cam", "auto"):
+    if args.method in ("cam", "contrastive", "auto"):
         try:
-            return class_activation_map(open_cam_session(entry, args.provider), image, index)
+            method = "contrastive" if args.method == "auto" else args.method
+            return class_activation_map(open_cam_session(entry, args.provider), image, index, method=method)
         except CamUnsupportedError as exc:
-            if args.method == "cam":
+            if args.method != "auto":
                 raise CamUnsupportedError(f"{exc}; use --method occlusion (works for any model)") from exc
             print(f"note: {printable(one_line(str(exc)))}; using occlusion instead", file=err)
     from desktop_app.cli import _warn_about  # the classify command's warnings (imported late: cli imports us)

@@ -14,6 +14,9 @@ every position and is left out (after scaling to [0, 1] it would change nothing 
   same providers the app would use (external data read from the model's own folder only).
 * :func:`class_activation_map` runs it on an image and maps the CAM back onto the original image's pixel grid
   through the preprocessing's resize and centre crop (:func:`map_to_image`): NaN where the crop did not see.
+  ``method="contrastive"`` weights the feature maps by ``w_c - sum_j p_j w_j`` instead (Grad-CAM of the
+  class's log-probability, exact for this head): what makes the class likelier than the others, the map that
+  the deletion check measures best (docs/explain.md).
 
 Example::
 
@@ -49,12 +52,14 @@ from workbench.modelfile import ModelFileError, check_external_data
 from workbench.preprocess import Preprocess, preprocess_image, resized_size
 
 __all__ = [
+    "CAM_METHODS",
     "CamHead",
     "CamResult",
     "CamSession",
     "CamUnsupportedError",
     "class_activation_map",
     "crop_box",
+    "explain_with_cam",
     "find_cam_head",
     "map_to_image",
     "open_cam_session",
@@ -63,6 +68,8 @@ __all__ = [
 #: Ops passed through on the way from the classifier back to the pooling (they keep the channel vector).
 _PASS_THROUGH = {"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Dropout", "Identity", "Cast"}
 _QDQ = {"QuantizeLinear", "DequantizeLinear"}
+#: The maps this module makes: the class activation map, and its contrastive (log-probability) form.
+CAM_METHODS = ("cam", "contrastive")
 
 
 class CamUnsupportedError(ValueError):
@@ -293,25 +300,37 @@ def run_features(cam: CamSession, batch: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.concatenate(rows_logits), np.concatenate(rows_features)
 
 
-def cam_grid(head: CamHead, features: np.ndarray, class_index: int, path: Path) -> np.ndarray:
-    """``sum_k w[c, k] * F_k`` for one image's feature maps [C, h, w] (float32 [h, w]); the bias is left out."""
+def cam_grid(
+    head: CamHead, features: np.ndarray, class_index: int, path: Path, probabilities: np.ndarray | None = None
+) -> np.ndarray:
+    """The class map on the feature map's own grid for one image's feature maps [C, h, w] (float32 [h, w]).
+
+    Without ``probabilities``: CAM, ``sum_k w[c, k] * F_k`` (the bias is left out). With them (the softmax of
+    this image's logits): the contrastive map ``ReLU(sum_k (w[c, k] - sum_j p_j w[j, k]) * F_k)``, which is
+    exactly Grad-CAM of the class's log-probability for a GAP + linear head (the gradient of
+    ``log p_c`` with respect to ``F_k`` is the same at every position), so it shows what makes ``c`` more
+    likely than the model's other classes rather than all the evidence for ``c``.
+    """
     if features.ndim != 3 or features.shape[0] != head.weights.shape[1]:
         raise _fail(path, f"feature map of shape {features.shape} does not match {head.weights.shape[1]} weights")
-    return np.tensordot(head.weights[class_index], features, axes=(0, 0)).astype(np.float32)
+    if probabilities is None:
+        return np.tensordot(head.weights[class_index], features, axes=(0, 0)).astype(np.float32)
+    weights = head.weights.astype(np.float64)
+    alpha = weights[class_index] - probabilities.astype(np.float64) @ weights
+    return np.maximum(np.tensordot(alpha, features, axes=(0, 0)), 0.0).astype(np.float32)
 
 
-def class_activation_map(
-    model: ModelEntry | CamSession, image: Image.Image, class_index: int | None = None, provider: str = "auto"
-) -> CamResult:
-    """The CAM of ``class_index`` (default: the top-1 class) for ``image``, on the image's own pixel grid.
-
-    ``model`` is a :class:`CamSession` (cached by the caller) or a :class:`ModelEntry` (opens one).
+def explain_with_cam(
+    cam: CamSession, image: Image.Image, class_index: int | None = None, method: str = "cam"
+) -> tuple[CamResult, np.ndarray]:
+    """(the map of ``class_index``, default the top-1 class, by ``method`` "cam" or "contrastive"; all the
+    image's class probabilities) from one run of the copy with the feature map.
 
     Raises:
-        CamUnsupportedError: no GAP + linear head in the file.
-        ValueError: ``class_index`` is out of range, or the entry has no preprocessing.
+        ValueError: an unknown method, ``class_index`` out of range, or the entry has no preprocessing.
     """
-    cam = model if isinstance(model, CamSession) else open_cam_session(model, provider)
+    if method not in CAM_METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}")
     p = _preprocess_of(cam.entry)
     x = preprocess_image(image.convert("RGB") if image.mode != "RGB" else image, p)[None]
     logits, features = run_features(cam, x)
@@ -319,11 +338,32 @@ def class_activation_map(
     index = int(np.argmax(probabilities)) if class_index is None else int(class_index)
     if not 0 <= index < probabilities.shape[0]:
         raise ValueError(f"class index {index} is out of range: the model has {probabilities.shape[0]} classes")
-    grid = cam_grid(cam.head, features[0], index, cam.entry.path)
+    contrast = probabilities if method == "contrastive" else None
+    grid = cam_grid(cam.head, features[0], index, cam.entry.path, contrast)
     labels = cam.entry.labels
     label = labels[index] if index < len(labels) else str(index)
     mapped = map_to_image(grid, p, image.size)
-    return CamResult(mapped, index, label, float(probabilities[index]), "cam", grid)
+    return CamResult(mapped, index, label, float(probabilities[index]), method, grid), probabilities
+
+
+def class_activation_map(
+    model: ModelEntry | CamSession,
+    image: Image.Image,
+    class_index: int | None = None,
+    provider: str = "auto",
+    method: str = "cam",
+) -> CamResult:
+    """The map of ``class_index`` (default: the top-1 class) for ``image``, on the image's own pixel grid.
+
+    ``model`` is a :class:`CamSession` (cached by the caller) or a :class:`ModelEntry` (opens one); ``method``
+    is "cam" (the class activation map) or "contrastive" (see :func:`cam_grid`).
+
+    Raises:
+        CamUnsupportedError: no GAP + linear head in the file.
+        ValueError: ``class_index`` is out of range, or the entry has no preprocessing.
+    """
+    cam = model if isinstance(model, CamSession) else open_cam_session(model, provider)
+    return explain_with_cam(cam, image, class_index, method)[0]
 
 
 def _preprocess_of(entry: ModelEntry) -> Preprocess:

@@ -3,8 +3,9 @@
 The controller is given the panel, the window's job runner and session cache, and callables for the
 provider, the status bar, the loaded model, the current image and bringing the tab forward; it never sees
 the window. It owns the "Explain Prediction" action (Ctrl+Shift+E). A map is one
-:class:`~desktop_app.view.workers.TaskRunner` job: decode the image, then either a class activation map
-(:mod:`desktop_app.core.cam`, from an in-memory copy of the file that also outputs the last feature map;
+:class:`~desktop_app.view.workers.TaskRunner` job: decode the image, then either a class activation map, plain
+or contrastive (Auto's choice; :mod:`desktop_app.core.cam`, from an in-memory copy of the file that also outputs
+the last feature map;
 that :class:`~desktop_app.core.cam.CamSession` is opened once per model file and provider and kept) or,
 where CAM does not apply (VGG's head, foreign files) or is not wanted, occlusion sensitivity
 (:mod:`desktop_app.core.occlusion`, on the loaded model, with progress and Cancel). The same run gives the
@@ -33,8 +34,14 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
-from desktop_app.core.cam import CamResult, CamSession, CamUnsupportedError, cam_grid, map_to_image, open_cam_session
-from desktop_app.core.cam import run_features as cam_features
+from desktop_app.core.cam import (
+    CamResult,
+    CamSession,
+    CamUnsupportedError,
+    explain_with_cam,
+    map_to_image,
+    open_cam_session,
+)
 from desktop_app.core.occlusion import OcclusionCancelledError, occlusion_map
 from desktop_app.core.overlay import render_overlay, write_overlay
 from desktop_app.core.runtime import EngineModel, SessionCache
@@ -51,6 +58,10 @@ NO_IMAGE = "Select an image in the list (or drop a photo on the window), then pr
 NO_MODEL = "Choose a model first: the map shows where that model sees a class."
 CAM_TEXT = (
     "Method: class activation map (CAM): the last feature map weighted by the classifier's weights for the class."
+)
+CONTRASTIVE_TEXT = (
+    "Method: contrastive CAM: the parts that make this class likelier than the model's other classes "
+    "(the class's weights minus the probability-weighted weights of all classes)."
 )
 OCCLUSION_TEXT = (
     "Method: occlusion sensitivity: how much the class's probability drops when a grey patch covers each part."
@@ -123,19 +134,10 @@ class CamSessions:
 
 
 def _cam(
-    cam: CamSession, image: Image.Image, class_index: int | None
+    cam: CamSession, image: Image.Image, class_index: int | None, method: str
 ) -> tuple[CamResult, tuple[tuple[int, str, float], ...]]:
-    entry = cam.entry
-    if entry.preprocess is None:
-        raise ValueError(f"{entry.path.name}: model has no preprocessing")
-    logits, features = cam_features(cam, preprocess_image(image, entry.preprocess)[None])
-    probabilities = _softmax(logits[0])
-    classes = _top(probabilities, entry.labels)
-    index = classes[0][0] if class_index is None else class_index
-    grid = cam_grid(cam.head, features[0], index, entry.path)
-    label = entry.labels[index] if index < len(entry.labels) else str(index)
-    mapped = map_to_image(grid, entry.preprocess, image.size)
-    return CamResult(mapped, index, label, float(probabilities[index]), "cam", grid), classes
+    result, probabilities = explain_with_cam(cam, image, class_index, method)
+    return result, _top(probabilities, cam.entry.labels)
 
 
 def explain_job(
@@ -147,21 +149,22 @@ def explain_job(
     method: str,
     class_index: int | None,
 ) -> Explanation | None:
-    """Decode the image and make the map (``method`` auto / cam / occlusion); None when cancelled.
+    """Decode the image and make the map (``method`` auto / cam / contrastive / occlusion); None when cancelled.
 
     Raises:
-        ImageLoadError: the image cannot be read. CamUnsupportedError: ``method`` is cam and the file has no
+        ImageLoadError: the image cannot be read. CamUnsupportedError: ``method`` is a CAM and the file has no
         CAM head. ValueError: no preprocessing / class out of range.
     """
     image = load_image(record.source)
     note = ""
     result: CamResult | None = None
     classes: tuple[tuple[int, str, float], ...] = ()
-    if method in ("auto", "cam"):
+    if method in ("auto", "cam", "contrastive"):
         try:
-            result, classes = _cam(sessions.get(model, provider), image, class_index)
+            kind = "contrastive" if method == "auto" else method
+            result, classes = _cam(sessions.get(model, provider), image, class_index, kind)
         except CamUnsupportedError as exc:
-            if method == "cam":
+            if method != "auto":
                 raise CamUnsupportedError(f"{exc}; choose Occlusion (works for any model)") from exc
             note = str(exc)
     if result is None:
@@ -190,6 +193,8 @@ def method_text(explanation: Explanation) -> str:
     """The panel's line on how the map was made (and why CAM did not apply)."""
     if explanation.method == "cam":
         return CAM_TEXT
+    if explanation.method == "contrastive":
+        return CONTRASTIVE_TEXT
     note = f"\nCAM does not apply: {explanation.note}" if explanation.note else ""
     return OCCLUSION_TEXT + note
 
@@ -263,7 +268,7 @@ class ExplainController(ImageFollower):
         self._active = True
         self._generation += 1
         generation, provider, method = self._generation, self.provider(), self.panel.method_choice()
-        self.panel.set_running(True, cancellable=method != "cam")
+        self.panel.set_running(True, cancellable=method not in ("cam", "contrastive"))
         self.panel.set_progress(0, 0, "Making the map…")
         self.panel.set_message(f"Explaining {record.title} with {model.entry.name}…")
         self._job = self.runner.submit(

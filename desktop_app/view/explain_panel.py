@@ -38,7 +38,7 @@ from desktop_app.view.elided_label import ElidedLabel
 from desktop_app.view.result_panel import PreviewLabel
 from desktop_app.view.text import PlainLabel, shown, tooltip
 
-METHODS = (("Auto", "auto"), ("CAM", "cam"), ("Occlusion", "occlusion"))
+METHODS = (("Auto", "auto"), ("CAM", "cam"), ("Contrastive CAM", "contrastive"), ("Occlusion", "occlusion"))
 EMPTY = "Select an image in the list, then press Explain (Ctrl+Shift+E) to see where the model looks."
 NOT_SEEN = "Grey: not seen by the model (cut off by the centre crop)."
 DEFAULT_OPACITY = 50  # percent
@@ -63,7 +63,7 @@ class ExplainPanel(QWidget):
 
     explainRequested = Signal()
     classRequested = Signal(int)  # a class index
-    methodChanged = Signal(str)  # "auto" / "cam" / "occlusion"
+    methodChanged = Signal(str)  # "auto" / "cam" / "contrastive" / "occlusion"
     opacityChanged = Signal(float)  # 0..1
     saveRequested = Signal()
     cancelRequested = Signal()
@@ -79,8 +79,9 @@ class ExplainPanel(QWidget):
             self.method.addItem(text, value)
         self.method.setToolTip(
             tooltip(
-                "Auto: a class activation map where the file ends in global average pooling + a linear "
-                "classifier, else occlusion sensitivity (slower, works for any model)"
+                "Auto: the contrastive CAM where the file ends in global average pooling + a linear classifier, "
+                "else occlusion sensitivity (slower, works for any model). CAM: all the evidence for the class. "
+                "Contrastive CAM: what makes the class likelier than the model's other classes"
             )
         )
         self.method.currentIndexChanged.connect(lambda _i: self.methodChanged.emit(self.method_choice()))

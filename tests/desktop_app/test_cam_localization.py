@@ -3,9 +3,16 @@
 A square composite holds the cat photo in the top-right quadrant and the espresso photo in the bottom-left one
 on neutral grey, small enough that the centre crop sees all of it (top-right / bottom-left, so a swapped x and
 y would move the map onto the other photo). The cat map (the likeliest of ImageNet 281-285) must have most of
-its mass on the cat's quadrant, the espresso map (967) on the cup's. Deletion check: blanking (mean colour)
-the top 10% of the occlusion map's pixels lowers the class probability more than blanking a random square of
-the same area. Also the geometry of the mapping back onto the original image, without a model.
+its mass on the cat's quadrant, the espresso map (967) on the cup's, for CAM, the contrastive CAM and occlusion.
+
+Deletion check, for the contrastive CAM (Auto's map) and occlusion on both photos (plain CAM is at the level of
+the random baselines on Chelsea, a near tie of three cat classes): blanking the top 10% of the map's pixels
+lowers the top-1 class's probability more than blanking a random 10% does, both as scattered pixels and as a
+square (6 seeds each, their mean). "Blanking" replaces pixels by the photo blurred with a Gaussian of radius 10
+px: the detail is gone, no edge or colour is added. A constant fill is not used: mean-colour pixels scattered
+over 10% of a photo are salt noise that no photo has, and they lower the probability more than hiding the object
+(espresso 0.96 -> 0.39), so that baseline measures the noise, not the map (all fills: scripts/deletion_check.py,
+docs/explain.md). Also the geometry of the mapping back onto the original image, without a model.
 
 Run: ``pytest tests/desktop_app/test_cam_localization.py -q -n 0``
 """
@@ -16,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
-from desktop_app.core.cam import CamSession, class_activation_map, crop_box, map_to_image, open_cam_session
+from desktop_app.core.cam import CamResult, CamSession, class_activation_map, crop_box, map_to_image, open_cam_session
 from desktop_app.core.catalog import ModelEntry, inspect_model
 from desktop_app.core.occlusion import OcclusionCancelledError, occlusion_map
 from desktop_app.core.runtime import LoadedModel, load_model
@@ -28,7 +35,11 @@ from workbench.preprocess import Preprocess, preprocess_image
 CATS = (281, 282, 283, 284, 285)
 ESPRESSO = 967
 SIDE = 512  # composite side; resize 256 + crop 224 see x, y in [32, 480)
-MEAN_RGB = (124, 116, 104)  # ImageNet mean colour
+BLUR_RADIUS = 10  # px on the original photo
+#: The maps the deletion check holds for: Auto's contrastive CAM, and occlusion. Plain CAM is at the level of
+#: the random baselines on Chelsea (0.269 against 0.255-0.278 depending on the random draw), so it is not
+#: asserted; scripts/deletion_check.py prints it.
+DELETION_METHODS = ("contrastive", "occlusion")
 
 
 @pytest.fixture(scope="module")
@@ -88,15 +99,19 @@ def _cat_class(model: LoadedModel, image: Image.Image) -> int:
     return max(CATS, key=lambda c: float(probabilities[c]))
 
 
-def test_cam_is_on_the_cat_and_on_the_cup(cam_session: CamSession, loaded: LoadedModel, composite: Image.Image) -> None:
+@pytest.mark.parametrize(("method", "share"), [("cam", 0.5), ("contrastive", 0.75)])
+def test_cam_is_on_the_cat_and_on_the_cup(
+    method: str, share: float, cam_session: CamSession, loaded: LoadedModel, composite: Image.Image
+) -> None:
+    """Measured: cat 0.58 / espresso 0.66 of the mass for CAM, 0.85 / 0.97 for the contrastive CAM."""
     assert not np.isnan(class_activation_map(cam_session, composite, ESPRESSO).map[40:472, 40:472]).any()
-    cat = class_activation_map(cam_session, composite, _cat_class(loaded, composite))
+    cat = class_activation_map(cam_session, composite, _cat_class(loaded, composite), method=method)
     on_cat, on_cup = _quadrant_shares(cat.map)
-    assert on_cat > 0.5 and on_cat > 3 * on_cup, (on_cat, on_cup)
-    cup = class_activation_map(cam_session, composite, ESPRESSO)
+    assert on_cat > share and on_cat > 3 * on_cup, (on_cat, on_cup)
+    cup = class_activation_map(cam_session, composite, ESPRESSO, method=method)
     on_cat, on_cup = _quadrant_shares(cup.map)
-    assert on_cup > 0.5 and on_cup > 1.5 * on_cat, (on_cat, on_cup)
-    assert cup.label == "espresso" and cup.method == "cam"
+    assert on_cup > share and on_cup > 1.5 * on_cat, (on_cat, on_cup)
+    assert cup.label == "espresso" and cup.method == method
 
 
 def test_occlusion_is_on_the_cat_and_on_the_cup(loaded: LoadedModel, composite: Image.Image) -> None:
@@ -113,7 +128,7 @@ def test_occlusion_is_on_the_cat_and_on_the_cup(loaded: LoadedModel, composite: 
 
 def _blank(image: Image.Image, mask: np.ndarray) -> Image.Image:
     pixels = np.asarray(image).copy()
-    pixels[mask] = MEAN_RGB
+    pixels[mask] = np.asarray(image.filter(ImageFilter.GaussianBlur(BLUR_RADIUS)))[mask]
     return Image.fromarray(pixels)
 
 
@@ -124,6 +139,18 @@ def _top_tenth(heat: np.ndarray) -> np.ndarray:
     mask = np.zeros(heat.size, dtype=bool)
     mask[order] = True
     return mask.reshape(heat.shape)
+
+
+def _random_pixels(heat: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
+    """Scattered pixels, 10% of the seen area, at random inside it."""
+    seen = np.flatnonzero(~np.isnan(heat))
+    rng = np.random.default_rng(seed)
+    masks = []
+    for _ in range(count):
+        mask = np.zeros(heat.size, dtype=bool)
+        mask[rng.choice(seen, int(0.1 * seen.size), replace=False)] = True
+        masks.append(mask.reshape(heat.shape))
+    return masks
 
 
 def _random_squares(heat: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
@@ -142,16 +169,22 @@ def _random_squares(heat: np.ndarray, count: int, seed: int) -> list[np.ndarray]
     return masks
 
 
+def _map(method: str, cam_session: CamSession, loaded: LoadedModel, image: Image.Image) -> CamResult:
+    if method == "occlusion":
+        return occlusion_map(loaded, image)
+    return class_activation_map(cam_session, image, method=method)
+
+
+@pytest.mark.parametrize("method", DELETION_METHODS)
 @pytest.mark.parametrize("photo", ["chelsea", "coffee"])
-def test_deletion_of_the_occlusion_maps_top_tenth(photo: str, loaded: LoadedModel) -> None:
+def test_deletion_of_the_maps_top_tenth(photo: str, method: str, cam_session: CamSession, loaded: LoadedModel) -> None:
     image = Image.open(PHOTOS[photo]).convert("RGB")
-    result = occlusion_map(loaded, image)
-    assert result.class_index in (CATS if photo == "chelsea" else (ESPRESSO,))
+    result = _map(method, cam_session, loaded, image)
+    assert result.class_index in (CATS if photo == "chelsea" else (ESPRESSO,)) and result.method == method
     top = _probabilities(loaded, _blank(image, _top_tenth(result.map)))[result.class_index]
-    randoms = [
-        _probabilities(loaded, _blank(image, m))[result.class_index] for m in _random_squares(result.map, 6, seed=1)
-    ]
-    assert top < result.probability and top < float(np.mean(randoms)), (result.probability, top, randoms)
+    for baseline in (_random_pixels(result.map, 6, seed=1), _random_squares(result.map, 6, seed=1)):
+        randoms = [_probabilities(loaded, _blank(image, m))[result.class_index] for m in baseline]
+        assert top < result.probability and top < float(np.mean(randoms)), (result.probability, top, randoms)
 
 
 def test_occlusion_cancel(loaded: LoadedModel, composite: Image.Image) -> None:

@@ -61,9 +61,10 @@ def wide_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_cam_map_on_the_original_grid_nan_outside_the_crop(zoo: Zoo, wide_photo: Path, tmp_path: Path) -> None:
     out, saved = tmp_path / "overlay.png", tmp_path / "map.npy"
-    done = explain(wide_photo, "--model", zoo.workbench, "--out", out, "--save-map", saved, "--class", "thing-3")
+    args = ("--model", zoo.workbench, "--out", out, "--save-map", saved, "--class", "thing-3")
+    done = explain(wide_photo, *args, "--method", "cam")
     assert done.returncode == 0, done.stderr
-    assert "method: cam" in done.stdout and "thing-3 [3]" in done.stdout
+    assert "method: cam (class activation map)" in done.stdout and "thing-3 [3]" in done.stdout
     heat = np.load(saved)
     assert heat.shape == (40, 90) and heat.dtype == np.float32
     with Image.open(out) as overlay:

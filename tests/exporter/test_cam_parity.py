@@ -122,6 +122,42 @@ def test_cam_matches_pytorch(name: str, size: int, exports: dict[str, Path]) -> 
     assert class_activation_map(session, image).class_index == int(np.argmax(logits))
 
 
+def _torch_grad_cam_of_log_probability(name: str, x: np.ndarray, index: int) -> np.ndarray:
+    """Grad-CAM of ``log_softmax(logits)[index]`` in PyTorch, by autograd (ResNet only): ReLU(sum_k a_k F_k),
+    with a_k the mean over positions of the gradient with respect to the last feature map."""
+    model: Any = resolve_weights(name, "random", progress=False).model.eval()
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep(_m: object, args: tuple[torch.Tensor, ...]) -> None:
+        args[0].retain_grad()
+        captured["f"] = args[0]
+
+    hook = model.avgpool.register_forward_pre_hook(keep)
+    torch.log_softmax(model(torch.from_numpy(x)), dim=1)[0, index].backward()
+    hook.remove()
+    features, grads = captured["f"][0].detach().double(), captured["f"].grad[0].double()
+    alpha = grads.mean(dim=(1, 2))
+    return torch.relu(torch.tensordot(alpha, features, dims=([0], [0]))).numpy()
+
+
+def test_contrastive_map_is_grad_cam_of_the_log_probability(exports: dict[str, Path]) -> None:
+    """The gradient-free contrastive map equals Grad-CAM of log p_c computed by autograd in PyTorch."""
+    entry = inspect_model(exports["resnet18"])
+    session = open_cam_session(entry, "cpu")
+    image = _photo((entry.width, entry.height), seed=5)
+    x = preprocess_image(image, _pre(entry))[None]
+    _, logits = _torch_cam("resnet18", x)
+    for index in (int(np.argmax(logits)), int(np.argsort(logits)[-2]), 7):
+        reference = _torch_grad_cam_of_log_probability("resnet18", x, index)
+        result = class_activation_map(session, image, index, method="contrastive")
+        assert result.method == "contrastive" and result.grid is not None
+        assert result.grid.min() >= 0.0  # ReLU'd, as Grad-CAM is
+        if reference.max() > 0:
+            assert _correlation(result.grid, reference) >= 0.99
+        else:
+            assert float(result.grid.max()) == pytest.approx(0.0, abs=1e-5)
+
+
 def test_classifier_weights_read_from_the_file(exports: dict[str, Path]) -> None:
     session = open_cam_session(inspect_model(exports["resnet18"]), "cpu")
     model: Any = resolve_weights("resnet18", "random", progress=False).model

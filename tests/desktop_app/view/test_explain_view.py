@@ -100,14 +100,14 @@ def _explain(qtbot, setup: Setup) -> Explanation:
 def test_cam_map_with_top5_buttons_and_overlay(qtbot, setup: Setup, tmp_path: Path) -> None:
     setup.select(1, "cat")
     shown = _explain(qtbot, setup)
-    assert shown.method == "cam" and shown.note == ""
+    assert shown.method == "contrastive" and shown.note == ""  # Auto's choice for a GAP + linear head
     assert shown.result.map.shape == (100, 150)
     assert shown.display_map.shape == (shown.display.height, shown.display.width)
     assert len(setup.panel.class_texts()) == 5
     probabilities = [p for _, _, p in shown.classes]
     assert probabilities == sorted(probabilities, reverse=True)
     assert setup.panel.checked_class() == shown.classes[0][0] == shown.result.class_index
-    assert "class activation map" in setup.panel.method_label.text()
+    assert "contrastive CAM" in setup.panel.method_label.text()
     assert not setup.panel.view.pixmap().isNull() and setup.panel.save_button.isEnabled()
     # the centre crop cuts the sides of a 3:2 image off: NaN there, [0, 1] inside
     preprocess = setup.model[0].entry.preprocess if setup.model[0] else None
@@ -122,7 +122,7 @@ def test_cam_map_with_top5_buttons_and_overlay(qtbot, setup: Setup, tmp_path: Pa
     with qtbot.waitSignal(setup.controller.mapShown, timeout=TIMEOUT) as blocker:
         setup.panel.classes.button(second).click()
     other = blocker.args[0]
-    assert other.result.class_index == second and other.method == "cam"
+    assert other.result.class_index == second and other.method == "contrastive"
     assert not np.allclose(np.nan_to_num(other.result.map), np.nan_to_num(shown.result.map))
     assert len(setup.controller.sessions) == 1  # the CAM session was reused
 
