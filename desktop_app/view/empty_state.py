@@ -27,6 +27,8 @@ def create_command(folder: Path) -> str:
     if folder == default_models_dir():
         return CREATE_COMMAND
     return f"{CREATE_COMMAND} --out {shlex.quote(str(folder))}"
+
+
 OPEN_HINT = "…or use File > Open Images (Ctrl+O) or Open Folder (Ctrl+Shift+O), or paste an image (Ctrl+V)"
 EVALUATE_HINT = "Measure accuracy on a folder of class folders: Model > Evaluate on Labelled Images… (Ctrl+E)"
 
@@ -89,10 +91,10 @@ class EmptyState(QWidget):
         self.no_model_text.setText(f"<b>No usable model yet</b> in <code>{rich(folder)}</code>")
         self.no_model.show()
 
-    def set_drag_active(self, active: bool) -> None:
-        """Highlight the drop hint while files are dragged over the window."""
-        self.hint.setText("Release to classify" if active else "Drop photos or a folder here")
-        color = "palette(highlight)" if active else "palette(dark)"
+    def set_drag_hint(self, text: str | None) -> None:
+        """While files are dragged over the window, say (highlighted) what releasing them does; None: the drop hint."""
+        self.hint.setText(text or "Drop photos or a folder here")
+        color = "palette(highlight)" if text else "palette(dark)"
         self.hint.setStyleSheet(f"font-size: 20pt; font-weight: 600; color: {color};")
 
     def set_command(self, command: str) -> None:

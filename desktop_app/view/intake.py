@@ -30,7 +30,8 @@ Notify = Callable[[str, int], None]
 class ImageIntake(QObject):
     """Dialogs, clipboard and drops for ``window`` (the dialogs' parent); see the module docstring.
 
-    ``drag_active(True)`` while files are dragged over the window (the empty page highlights its hint).
+    ``drag_active(text)`` while files are dragged over the window (the empty page shows what releasing them does,
+    highlighted), ``drag_active(None)`` when they leave or are dropped.
     """
 
     def __init__(
@@ -43,7 +44,7 @@ class ImageIntake(QObject):
         open_models: Callable[[Sequence[str]], None],
         notify: Notify,
         start_folder: Callable[[], str],
-        drag_active: Callable[[bool], None],
+        drag_active: Callable[[str | None], None],
     ) -> None:
         super().__init__(window)
         self.window = window
@@ -88,8 +89,8 @@ class ImageIntake(QObject):
         files = dropped_files(event.mimeData())
         if files:
             event.acceptProposedAction()
-            self.drag_active(True)
             models, images = split_models(files)
+            self.drag_active(hint_text(len(models), len(images)))
             self.notify(release_text(len(models), len(images)), 3000)
         else:
             event.ignore()
@@ -101,11 +102,11 @@ class ImageIntake(QObject):
             event.ignore()
 
     def drag_leave(self) -> None:
-        self.drag_active(False)
+        self.drag_active(None)
         self.notify("", 0)
 
     def drop(self, event: QDropEvent) -> None:
-        self.drag_active(False)
+        self.drag_active(None)
         files = dropped_files(event.mimeData())
         if not files:
             event.ignore()
@@ -129,10 +130,24 @@ def split_models(files: Sequence[str]) -> tuple[list[str], list[str]]:
     return models, [f for f in files if not is_model_file(f)]
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def release_text(models: int, images: int) -> str:
     """What the status bar says while files are dragged over the window."""
-    parts = ([f"open {models} model(s)"] if models else []) + ([f"classify {images} item(s)"] if images else [])
+    parts = ([f"open {_count(models, 'model')}"] if models else []) + (
+        [f"classify {_count(images, 'item')}"] if images else []
+    )
     return f"Release to {' and '.join(parts)}"
+
+
+def hint_text(models: int, images: int) -> str:
+    """The empty page's big line while files are dragged over it: what releasing them will do."""
+    if not models:
+        return "Release to classify"
+    opened = "the model" if models == 1 else f"{models} models"
+    return f"Release to open {opened}" + (" and classify" if images else "")
 
 
 def dropped_files(mime: QMimeData | None) -> list[str]:

@@ -47,7 +47,7 @@ from desktop_app.view.model_info import ModelInfoPanel
 from desktop_app.view.result_panel import ResultPanel
 from desktop_app.view.settings import DISPLAY_NAME, AppSettings
 from desktop_app.view.status_line import StatusLine
-from desktop_app.view.timing import TimingController
+from desktop_app.view.timing import TimingController, remember_timing, restore_timing
 from desktop_app.view.timing_panel import TimingPanel
 from desktop_app.view.window_actions import ListActions, open_models_folder
 from desktop_app.view.window_menus import fill_menus, make_toolbar, window_title
@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         self.batch_progress = BatchProgress()
         self.result_panel = ResultPanel()
         self.timing_panel = TimingPanel()
-        self.timing_panel.runs.setValue(self.settings.profile_runs)
+        restore_timing(self.timing_panel, self.settings)
         self.info_panel = ModelInfoPanel()
         self.evaluate_panel = EvaluatePanel()
         self.tabs = QTabWidget()  # Explain, Compare and Inspect join it with their controllers (ImageTabs)
@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
             open_models=self.model_files.open_paths,
             notify=self.notify,
             start_folder=lambda: self.settings.last_folder,
-            drag_active=self.empty_state.set_drag_active,
+            drag_active=self.empty_state.set_drag_hint,
         )
         self._build_image_tabs()
 
@@ -477,7 +477,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         self.settings.geometry = self.saveGeometry()
-        self.settings.profile_runs = self.timing_panel.runs.value()
+        remember_timing(self.timing_panel, self.settings)
         if any(self.splitter.sizes()):
             self.settings.splitter = self.splitter.sizes()
         self.settings.tab = self.tabs.tabText(self.tabs.currentIndex()).lower()

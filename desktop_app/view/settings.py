@@ -23,6 +23,8 @@ from typing import TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from desktop_app.core.profiling import DEFAULT_RUNS  # the GUI's default run count is the CLI's
+
 log = logging.getLogger(__name__)
 
 ENV_VAR = "CNN_WORKBENCH_SETTINGS"
@@ -33,7 +35,8 @@ PROVIDERS = ("auto", "cuda", "cpu")
 #: The Engine choices (desktop_app.view.backend.ENGINE_CHOICES); "" = not chosen yet (the provider decides).
 ENGINES = ("auto", "cpu", "cuda", "openvino", "openvino-bf16")
 RUNS_RANGE = (1, 1000)  # the Timing tab's spin box
-DEFAULT_RUNS = 10
+#: The Timing tab's groupings: -2 provider, -1 op type, 0 single nodes, 1.. module depth (timing_panel's values)
+GROUPING_RANGE = (-2, 64)
 MAX_TEXT = 4096  # a file name or folder longer than any file system allows is not one
 MAX_GEOMETRY_BYTES = 64 * 1024  # saveGeometry() writes ~70 bytes
 # the window's tabs, lower-cased
@@ -76,6 +79,19 @@ def runs_value(value: object) -> int:
     low, high = RUNS_RANGE
     if not low <= number <= high:
         raise SettingError(f"{number} is outside {low}..{high}")
+    return number
+
+
+def grouping_value(value: object) -> int:
+    """The Timing tab's grouping: a module depth 1..MAX_DEPTH, 0 (single nodes), -1 (op type), -2 (provider)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise SettingError(f"expected a whole number, got {_kind(value)}")
+    try:
+        number = int(value.strip()) if isinstance(value, str) else value
+    except ValueError:
+        raise SettingError(f"{value!r} is not a whole number") from None
+    if not GROUPING_RANGE[0] <= number <= GROUPING_RANGE[1]:
+        raise SettingError(f"{number} is not a grouping ({GROUPING_RANGE[0]}..{GROUPING_RANGE[1]})")
     return number
 
 
@@ -175,7 +191,7 @@ class AppSettings:
 
     def check(self) -> list[str]:
         """Read every setting once, so that :attr:`problems` lists every unusable value; returns it."""
-        names = ("last_model", "provider", "engine", "last_folder", "geometry", "profile_runs")
+        names = ("last_model", "provider", "engine", "last_folder", "geometry", "profile_runs", "timing_grouping")
         for name in (*names, "splitter", "tab", "recent_models"):
             getattr(self, name)
         return list(self.problems)
@@ -240,6 +256,15 @@ class AppSettings:
     @profile_runs.setter
     def profile_runs(self, value: int) -> None:
         self.store.setValue("timing/runs", runs_value(value))
+
+    @property
+    def timing_grouping(self) -> int:
+        """The Timing tab's grouping last chosen (0: single nodes, the default)."""
+        return self._read("timing/grouping", grouping_value, 0)
+
+    @timing_grouping.setter
+    def timing_grouping(self, value: int) -> None:
+        self.store.setValue("timing/grouping", grouping_value(value))
 
     @property
     def splitter(self) -> list[int] | None:

@@ -27,7 +27,8 @@ from desktop_app.core.profiling import ProfileReport
 from desktop_app.core.runtime import EngineModel
 from desktop_app.view import profiling_backend as pb
 from desktop_app.view.image_list import ImageRecord
-from desktop_app.view.timing_panel import NODES, TimingPanel
+from desktop_app.view.settings import AppSettings
+from desktop_app.view.timing_panel import TimingPanel
 from desktop_app.view.workers import Job, TaskRunner
 from workbench.atomic import write_text_atomic
 from workbench.imageio import CLIPBOARD_NAME
@@ -181,7 +182,7 @@ class TimingController(QObject):
         self._subject = subject
         self._image_name = image_name
         self._set_busy(False)
-        self.panel.set_depths(pb.max_depth(report), self.panel.current_depth() or NODES)
+        self.panel.set_depths(pb.max_depth(report))  # the user's last grouping, where this model has it
         self._show()
         self.profiled.emit(report)
 
@@ -239,3 +240,15 @@ def _image_name(image: ImageRecord | None) -> str | None:
     if image is None:
         return None
     return display_path(image.source) if isinstance(image.source, str) else CLIPBOARD_NAME
+
+
+def restore_timing(panel: TimingPanel, settings: AppSettings) -> None:
+    """The run count and grouping the user chose last time."""
+    panel.runs.setValue(settings.profile_runs)
+    panel.wanted_grouping = settings.timing_grouping
+    panel.set_depths(1)
+
+
+def remember_timing(panel: TimingPanel, settings: AppSettings) -> None:
+    settings.profile_runs = panel.runs.value()
+    settings.timing_grouping = panel.wanted_grouping

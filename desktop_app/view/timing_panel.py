@@ -87,6 +87,7 @@ class TimingPanel(QWidget):
         self.profile_button = QPushButton("Profile")  # "Cancel" while a profile runs
         self.profile_button.clicked.connect(self._on_profile_button)
         self._busy = False
+        self.wanted_grouping = NODES  # the grouping last chosen (remembered in the settings by the window)
         self.depth_combo = QComboBox()  # not "depth": QWidget.depth() is the bit depth
         self.depth_combo.setToolTip(
             "Sum layer times by module blocks of a depth, by op type or by provider, or show single ONNX nodes"
@@ -152,8 +153,9 @@ class TimingPanel(QWidget):
         return table
 
     def set_depths(self, max_depth: int, current: int | None = None) -> None:
-        """Offer "Depth 1" … "Depth max_depth", "Single nodes", "Op type" and "Provider"; keep ``current``
-        when possible."""
+        """Offer "Depth 1" … "Depth max_depth", "Single nodes", "Op type" and "Provider"; show ``current``
+        (default: :attr:`wanted_grouping`, the user's last choice; a depth deeper than this model's shows its
+        deepest, and the wish is kept for the next model)."""
         self.depth_combo.blockSignals(True)
         self.depth_combo.clear()
         for depth in range(1, max(1, max_depth) + 1):
@@ -161,7 +163,10 @@ class TimingPanel(QWidget):
         self.depth_combo.addItem("Single nodes", NODES)
         self.depth_combo.addItem("Op type", OP_TYPES)
         self.depth_combo.addItem("Provider", PROVIDERS)
-        index = self.depth_combo.findData(current if current is not None else NODES)
+        target = self.wanted_grouping if current is None else current
+        if target > max(1, max_depth):
+            target = max(1, max_depth)
+        index = self.depth_combo.findData(target)
         self.depth_combo.setCurrentIndex(index if index >= 0 else self.depth_combo.findData(NODES))
         self.depth_combo.blockSignals(False)
 
@@ -228,6 +233,7 @@ class TimingPanel(QWidget):
         self.set_has_report(False)
 
     def _on_depth(self, _index: int) -> None:
+        self.wanted_grouping = self.current_depth()
         self.depthChanged.emit(self.current_depth())
 
     def table_rows(self) -> list[tuple[str, ...]]:

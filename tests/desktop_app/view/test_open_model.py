@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog
 
-from desktop_app.view.intake import release_text, split_models
+from desktop_app.view.intake import hint_text, release_text, split_models
 from desktop_app.view.model_files import FOLDER_CHARS, recent_text
 from desktop_app.view.settings import MAX_RECENT, AppSettings
 from tests.desktop_app.view.helpers import drop_paths
@@ -148,6 +148,12 @@ def test_drops_split_models_from_images_and_say_what_release_does(tmp_path: Path
     folder.mkdir()  # a folder is searched for images, whatever its name
     files = ["/m/a.ONNX", "/p/cat.png", str(folder), "/m/b.onnx"]
     assert split_models(files) == (["/m/a.ONNX", "/m/b.onnx"], ["/p/cat.png", str(folder)])
-    assert release_text(2, 0) == "Release to open 2 model(s)"
-    assert release_text(1, 3) == "Release to open 1 model(s) and classify 3 item(s)"
-    assert release_text(0, 1) == "Release to classify 1 item(s)"
+    assert release_text(2, 0) == "Release to open 2 models"
+    assert release_text(1, 3) == "Release to open 1 model and classify 3 items"
+    assert release_text(0, 1) == "Release to classify 1 item"
+    assert (hint_text(0, 4), hint_text(1, 0), hint_text(2, 0)) == (
+        "Release to classify",
+        "Release to open the model",
+        "Release to open 2 models",
+    )
+    assert hint_text(1, 2) == "Release to open the model and classify"

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
@@ -185,3 +186,31 @@ def test_the_default_window_shows_every_timing_column_whole(make_window, model_b
     assert header.sectionSize(0) >= 150  # the module column keeps the room left (elided on the left)
     for column in range(2, panel.table.columnCount()):
         assert header.sectionSize(column) >= header.sectionSizeHint(column) - 1
+
+
+def test_the_grouping_is_remembered_op_type_and_depth(make_window, model_bank, tmp_path: Path, qtbot) -> None:
+    """Op type (-1) and a module depth survive a restart; a depth deeper than the next model's shows its deepest."""
+    window = make_window(model_bank["tiny"])
+    panel = window.timing_panel
+    panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(OP_TYPES))
+    window.close()
+    stored = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert int(stored.value("timing/grouping")) == OP_TYPES
+    again = make_window(model_bank["tiny"])
+    assert again.timing_panel.current_depth() == OP_TYPES and again.timing_panel.wanted_grouping == OP_TYPES
+    again.timing_panel.set_depths(3)  # a profile of a model with three module levels arrives
+    assert again.timing_panel.current_depth() == OP_TYPES
+    again.timing_panel.depth_combo.setCurrentIndex(again.timing_panel.depth_combo.findData(3))
+    again.timing_panel.set_depths(2)  # the next model is shallower: its deepest level, the wish kept
+    assert again.timing_panel.current_depth() == 2 and again.timing_panel.wanted_grouping == 3
+    again.close()
+    assert int(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat).value("timing/grouping")) == 3
+
+
+@pytest.mark.parametrize("value", ["-3", "65", "deep", "1.5"])
+def test_a_bad_stored_grouping_is_said_and_ignored(make_window, model_bank, tmp_path: Path, value: str) -> None:
+    ini = tmp_path / "edited.ini"
+    ini.write_text(f"[timing]\ngrouping={value}\n")
+    window = make_window(model_bank["tiny"], app_settings=AppSettings(QSettings(str(ini), QSettings.Format.IniFormat)))
+    assert any(p.startswith(f"{ini}: [timing] grouping: ") for p in window.settings.problems), window.settings.problems
+    assert window.timing_panel.wanted_grouping == 0

@@ -281,6 +281,10 @@ def test_drag_over_highlights_the_drop_hint(make_window, model_bank, photos) -> 
     assert "1 item" in window.message_label.text()
     QApplication.sendEvent(window, QDragLeaveEvent())
     assert window.empty_state.hint.text() == "Drop photos or a folder here"
+    mime.setUrls([QUrl.fromLocalFile(str(model_bank["tiny"]))])  # a model, not a photo: the page says so
+    QApplication.sendEvent(window, drag_enter_event(QPoint(10, 10), mime))
+    assert window.empty_state.hint.text() == "Release to open the model"
+    QApplication.sendEvent(window, QDragLeaveEvent())
     assert window.image_list.count() == 0  # nothing was dropped
 
 
