@@ -6,12 +6,14 @@ AVX512-BF16 or AMX, also PyTorch under ``torch.autocast`` bf16 and OpenVINO runn
 with a bf16 inference precision): median and p90 latency at each batch size, images/s,
 GMAC/s, the speed-up over PyTorch eager, and each variant's top-1 agreement and logit error against
 PyTorch fp32 on real photos (:mod:`exporter.bench_photos`). A JSON record with the hardware, load,
-library versions and session options is written next to the printout.
+library versions and session options is written next to the printout, stating each variant's engine and
+device. ``--engine`` and ``--device`` (:mod:`exporter.bench_devices`) choose what runs besides PyTorch eager.
 
 Example::
 
     python -m exporter bench --model resnet50 --runs 30 --json bench-resnet50.json
     python -m exporter bench --model resnet18 --weights random --image-size 64 --runs 3 --batches 1,2
+    python -m exporter bench --model resnet18 --engine onnxruntime --device cuda
 """
 
 from __future__ import annotations
@@ -21,20 +23,27 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from exporter.bench_devices import (
+    BenchTarget,
+    Runner,
+    add_device_arguments,
+    add_openvino,
+    describe_variants,
+    ort_session,
+    target_from_args,
+)
 from exporter.errors import ExporterError
 from workbench.atomic import write_text_atomic
 from workbench.contract import ContractError, ModelCard
 from workbench.cpu import cpu_info
 from workbench.modelfile import ModelFileError, read_graph_info
 
-Runner = Callable[[np.ndarray], np.ndarray]
 BASELINE = "pytorch-fp32"
 ROUNDS = 5
 PAUSE_S = 0.05
@@ -86,7 +95,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every runtime")
     bench.add_argument("--dir", metavar="DIR", help="where the ONNX files are kept (default: the models dir)")
     bench.add_argument("--json", metavar="PATH", help="write the JSON record here (default: bench-MODEL.json)")
-    bench.add_argument("--no-openvino", action="store_true", help="skip OpenVINO even when it is installed")
+    add_device_arguments(bench)
     bench.add_argument(
         "--no-bf16",
         action="store_true",
@@ -100,6 +109,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.json or f"bench-{args.model}.json")
     if not out.parent.is_dir():  # found out before minutes of measuring, not after
         raise ExporterError(f"--json {out}: folder {out.parent} does not exist")
+    target = target_from_args(args)  # CUDA that does not start, an absent OpenVINO device: said now
     record = run_bench(
         args.model,
         args.weights,
@@ -109,8 +119,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         batches=batches,
         threads=args.threads,
         folder=args.dir,
-        openvino=not args.no_openvino,
+        openvino=target.openvino,
         bf16=not args.no_bf16,
+        target=target,
     )
     print_report(record)
     try:
@@ -238,6 +249,7 @@ def print_report(record: dict[str, Any]) -> None:
     hardware = record["hardware"]
     features = ", ".join(hardware["cpu_features"]) or "none of those it looks for"
     print(f"{hardware['cpu']} ({hardware['logical_cores']} logical cores; {features})")
+    print(f"engines: {', '.join(record['engines'])} (PyTorch on the CPU, the others on {record['device']})")
     print(f"{'variant':16} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'img/s':>8} {'GMAC/s':>8} {'vs PyTorch':>10}")
     for t in sorted(record["timings"], key=lambda t: (t["batch"], -t["median_ms"])):
         print(
@@ -275,25 +287,23 @@ def run_bench(
     folder: str | None,
     openvino: bool,
     bf16: bool = True,
+    target: BenchTarget | None = None,
 ) -> dict[str, Any]:
-    """Export or reuse the files, build every runner, measure accuracy then latency; the JSON record."""
+    """Export or reuse the files, build every runner (``target``'s engines and device; default: the CPU, with
+    OpenVINO when ``openvino``), measure accuracy then latency; the JSON record."""
     import torch
 
     import models
     from exporter.bench_photos import accuracy_set, grey_level_noise
 
     torch.set_num_threads(threads)
+    target = target or BenchTarget(onnxruntime=True, openvino=openvino)
     spec = models.get_spec(name)
     weights = _auto_weights(name) if weights == "auto" else weights
     files, model, preprocess = _files_and_model(name, weights, image_size, folder)
     photos, photo_names = accuracy_set(preprocess)
     bf16 = bf16 and torch_native_bf16()
-    runners = {BASELINE: _torch_runner(model)} | ({"pytorch-bf16": _torch_runner(model, bf16=True)} if bf16 else {})
-    for precision, path in files.items():
-        runners[f"ort-{precision}"] = ort_runner(path, threads)
-    ov_info: dict[str, Any] = {}
-    if openvino:
-        ov_info = _add_openvino(runners, files, threads, photos.shape[1:], batches, bf16)
+    runners, ov_info = _runners(model, files, threads, (photos.shape[1:], batches), bf16, target)
     reference = _logits(runners[BASELINE], photos)
     noisy = _logits(runners[BASELINE], grey_level_noise(photos, preprocess))
     stable = noisy.argmax(1) == reference.argmax(1)
@@ -303,25 +313,47 @@ def run_bench(
     samples = time_variants(runners, inputs, runs, warmup)
     crop = preprocess.crop[0]
     gmacs = spec.gmacs * (crop / spec.crop_size) ** 2
+    variants = describe_variants(list(runners), target)  # engine, device and precision of each
     return env_before | {
         "model": name,
+        "engines": sorted({v["engine"] for v in variants.values()}),
+        "device": target.device,
+        "variants": variants,
         "weights": weights,
         "image_size": crop,
         "gmacs": gmacs,
         "runs": runs,
         "warmup": warmup,
         "files": {k: str(v) for k, v in files.items()},
-        "session_options": _session_options(threads, bf16) | ov_info,
+        "session_options": _session_options(threads, bf16, target) | ov_info,
         "accuracy_photos": f"{len({n.split('#')[0] for n in photo_names})} real photos (not the calibration ones), "
         f"whole and mirrored = {len(photo_names)} images (exporter/bench_photos.py)",
         "fp32_noise_floor": {
             "top1_agreement": float(stable.mean()),
             "meaning": "PyTorch fp32 against itself with one grey level of Gaussian noise added to the photos",
         },
-        "timings": as_dicts(summarise(samples, gmacs)),
-        "accuracy": as_dicts(accuracy),
+        "timings": [row | variants[row["variant"]] for row in as_dicts(summarise(samples, gmacs))],
+        "accuracy": [row | variants[row["variant"]] for row in as_dicts(accuracy)],
         "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
+
+
+def _runners(
+    model: Any,
+    files: dict[str, Path],
+    threads: int,
+    shapes: tuple[tuple[int, ...], list[int]],
+    bf16: bool,
+    target: BenchTarget,
+) -> tuple[dict[str, Runner], dict[str, Any]]:
+    """PyTorch eager (and autocast bf16), then ONNX Runtime's and OpenVINO's variants as ``target`` says; with
+    OpenVINO's notes for the session options. ``shapes``: one image's shape and the batch sizes."""
+    runners = {BASELINE: _torch_runner(model)} | ({"pytorch-bf16": _torch_runner(model, bf16=True)} if bf16 else {})
+    for precision, path in files.items() if target.onnxruntime else ():
+        runners[f"ort-{precision}{target.suffix}"] = ort_runner(path, threads, target.device)
+    if not target.openvino:
+        return runners, {"openvino": "not run (--engine onnxruntime, or --device cuda)"}
+    return runners, add_openvino(runners, files, threads, shapes[0], shapes[1], bf16, target.device)
 
 
 def _accuracy(
@@ -338,10 +370,13 @@ def _accuracy(
     return found
 
 
-def _session_options(threads: int, bf16: bool) -> dict[str, str]:
+def _session_options(threads: int, bf16: bool, target: BenchTarget) -> dict[str, str]:
+    provider = "CUDAExecutionProvider" if target.device == "cuda" else "CPUExecutionProvider"
     return {
-        "onnxruntime": f"CPUExecutionProvider, graph_optimization_level=ORT_ENABLE_ALL, "
-        f"intra_op_num_threads={threads}, inter_op_num_threads=1, sequential",
+        "onnxruntime": f"{provider}, graph_optimization_level=ORT_ENABLE_ALL, "
+        f"intra_op_num_threads={threads}, inter_op_num_threads=1, sequential"
+        if target.onnxruntime
+        else "not run (--engine openvino)",
         "pytorch": f"eager, torch.inference_mode(), torch.set_num_threads({threads}), float32",
         "pytorch-bf16": "the same under torch.autocast('cpu', dtype=torch.bfloat16)"
         if bf16
@@ -404,8 +439,12 @@ def _torch_runner(model: Any, bf16: bool = False) -> Runner:
     return run
 
 
-def ort_runner(path: Path, threads: int) -> Runner:
-    """A batch -> logits call of an ORT CPU session on ``path`` with all graph optimisations."""
+def ort_runner(path: Path, threads: int, device: str = "cpu") -> Runner:
+    """A batch -> logits call of an ORT session on ``path`` with all graph optimisations, on the CPU or CUDA.
+
+    Raises:
+        ExporterError: ``device="cuda"`` but CUDA does not run it (:func:`exporter.bench_devices.ort_session`).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -413,71 +452,11 @@ def ort_runner(path: Path, threads: int) -> Runner:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: ORT's own coloured warnings stay out of the report
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort_session(path, options, device)
     name = session.get_inputs()[0].name
 
     def run(x: np.ndarray) -> np.ndarray:
         return session.run(None, {name: x})[0]
-
-    return run
-
-
-def _add_openvino(
-    runners: dict[str, Runner],
-    files: dict[str, Path],
-    threads: int,
-    shape: tuple[int, ...],
-    batches: list[int],
-    bf16: bool = False,
-) -> dict[str, Any]:
-    """OpenVINO CPU runners for the same ONNX files (int8 from the QDQ file), compiled per batch size.
-
-    ``bf16``: also the fp32 file with a bf16 inference precision, when OpenVINO's CPU plugin has it.
-    """
-    try:
-        import openvino as ov
-    except ImportError:
-        return {"openvino": "not installed"}
-    core = ov.Core()
-    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-    variants = {precision: (path, config) for precision, path in files.items()}
-    if bf16 and "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-        variants["bf16"] = (files["fp32"], config | {"INFERENCE_PRECISION_HINT": "bf16"})
-    skipped: dict[str, str] = {}
-    for precision, (path, options) in variants.items():
-        compiled: dict[int, Any] = {}
-        try:
-            for batch in sorted({*batches, 8}):
-                model = core.read_model(str(path))
-                model.reshape({model.inputs[0].any_name: [batch, *shape]})
-                compiled[batch] = core.compile_model(model, "CPU", options)
-        except RuntimeError as exc:  # OpenVINO cannot take this file: the other variants still run
-            skipped[f"openvino-{precision}"] = f"skipped: {_ov_reason(exc)}"
-            print(f"{path.name}: OpenVINO {skipped[f'openvino-{precision}']}", flush=True)
-            continue
-        runners[f"openvino-{precision}"] = _ov_runner(compiled)
-    bf16_note = ", openvino-bf16: the fp32 file with INFERENCE_PRECISION_HINT=bf16" if "bf16" in variants else ""
-    return {"openvino": f"openvino {ov.__version__}, CPU, static shapes per batch, {config}{bf16_note}"} | skipped
-
-
-def _ov_reason(exc: BaseException) -> str:
-    """The informative line of an OpenVINO error (its first lines only say where it was raised)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return next((line for line in lines if not line.startswith("Exception from")), lines[0] if lines else repr(exc))
-
-
-def _ov_runner(compiled: dict[int, Any]) -> Runner:
-    def run(x: np.ndarray) -> np.ndarray:
-        """Static shapes: a batch size that was not compiled runs in chunks of 8, the last one zero-padded."""
-        n = x.shape[0]
-        if n in compiled:
-            return compiled[n](x)[0]
-        outs = []
-        for i in range(0, n, 8):
-            chunk = x[i : i + 8]
-            padded = np.concatenate([chunk, np.zeros((8 - len(chunk), *x.shape[1:]), x.dtype)])
-            outs.append(compiled[8](padded)[0][: len(chunk)])
-        return np.concatenate(outs)
 
     return run
 

@@ -5,6 +5,7 @@ Run: ``pytest tests/exporter/test_bench.py -q``
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,23 +15,37 @@ import pytest
 
 from exporter.api import ExportResult
 from exporter.bench import Accuracy, Timing, compare, summarise, torch_native_bf16
+from exporter.bench_devices import (
+    CUDA_REMEDY,
+    BenchTarget,
+    cuda_problem,
+    describe_variants,
+    ort_session,
+    resolve_target,
+)
+from exporter.errors import ExporterError
 from workbench.cpu import CPU_FEATURES
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # every test gets its own optimized-model cache
 
 ROOT = Path(__file__).resolve().parents[2]
+HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
+
+
+def bench(export: ExportResult, out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``python -m exporter bench`` on the small resnet18 export (64 px, random weights), one thread."""
+    command = [
+        sys.executable, "-m", "exporter", "bench", "--model", "resnet18", "--weights", "random",
+        "--image-size", "64", "--threads", "1", "--dir", str(export.path.parent), "--json", str(out), *flags,
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_bench_prints_the_table_and_writes_the_record(
     fp32_export: ExportResult, int8_export: ExportResult, tmp_path: Path
 ) -> None:
     out = tmp_path / "bench.json"
-    command = [
-        sys.executable, "-m", "exporter", "bench", "--model", "resnet18", "--weights", "random",
-        "--image-size", "64", "--runs", "2", "--warmup", "1", "--batches", "1,2", "--threads", "1",
-        "--dir", str(fp32_export.path.parent), "--json", str(out), "--no-openvino",
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    done = bench(fp32_export, out, "--runs", "2", "--warmup", "1", "--batches", "1,2", "--engine", "onnxruntime")
     assert done.returncode == 0, done.stderr[-2000:]
     text = done.stdout
     progress = done.stderr.splitlines()  # off a terminal: plain lines on stderr, one per variant / per round
@@ -51,9 +66,15 @@ def test_bench_prints_the_table_and_writes_the_record(
     assert {(t["variant"], t["batch"]) for t in record["timings"]} == {(v, b) for v in variants for b in (1, 2)}
     assert ("autocast" in record["session_options"]["pytorch-bf16"]) == torch_native_bf16()
     timing = record["timings"][0]
-    assert set(timing) == set(Timing.__dataclass_fields__) and timing["median_ms"] > 0
+    stated = {"engine", "device", "precision"}  # what ran each variant
+    assert set(timing) == set(Timing.__dataclass_fields__) | stated and timing["median_ms"] > 0
     accuracy = {a["variant"]: a for a in record["accuracy"]}
-    assert set(accuracy["ort-int8"]) == set(Accuracy.__dataclass_fields__)
+    assert set(accuracy["ort-int8"]) == set(Accuracy.__dataclass_fields__) | stated
+    assert (record["engines"], record["device"]) == (["onnxruntime", "pytorch"], "cpu")
+    assert set(record["variants"]) == set(variants) and not any("openvino" in t["variant"] for t in record["timings"])
+    assert record["variants"]["ort-int8"] == {"engine": "onnxruntime", "device": "cpu", "precision": "int8"}
+    assert all(t["engine"] == record["variants"][t["variant"]]["engine"] for t in record["timings"])
+    assert record["session_options"]["openvino"].startswith("not run") and "engines: onnxruntime, pytorch" in text
     assert accuracy["ort-fp32"]["top1_agreement"] == 1.0 and accuracy["ort-fp32"]["max_rel_diff"] < 1e-3
     assert accuracy["ort-int8"]["images"] >= 4  # scikit-learn's two photos (dev extra), whole and mirrored
     if torch_native_bf16():  # bf16 keeps 8 bits of mantissa: logits within a few per cent of their range
@@ -72,12 +93,12 @@ def test_a_json_path_in_a_missing_folder_fails_before_measuring(tmp_path: Path) 
 
 def test_a_file_openvino_cannot_read_is_skipped_and_named(tmp_path: Path) -> None:
     pytest.importorskip("openvino")  # in the dev extra (and the perf extra)
-    from exporter.bench import _add_openvino
+    from exporter.bench_devices import add_openvino
 
     bogus = tmp_path / "bogus-int8.onnx"
     bogus.write_text("not a model")
     runners: dict = {}
-    info = _add_openvino(runners, {"int8": bogus}, threads=1, shape=(3, 32, 32), batches=[1])
+    info = add_openvino(runners, {"int8": bogus}, threads=1, shape=(3, 32, 32), batches=[1])
     assert runners == {} and info["openvino-int8"].startswith("skipped: Unable to read the model")
 
 
@@ -117,3 +138,86 @@ def test_the_file_comparison_script_prints_one_row_per_file(
     done = subprocess.run([*script, files[0], str(broken)], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode != 0 and f"{broken}: cannot be loaded by ONNX Runtime" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino is not installed (pip install openvino)")
+def test_engine_openvino_runs_pytorch_and_openvino_only(fp32_export: ExportResult, tmp_path: Path) -> None:
+    out = tmp_path / "bench-ov.json"
+    done = bench(fp32_export, out, "--runs", "1", "--warmup", "0", "--batches", "1", "--engine", "openvino")
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(out.read_text())
+    engines = {name: v["engine"] for name, v in record["variants"].items()}
+    assert {"pytorch-fp32", "openvino-fp32", "openvino-int8"} <= set(engines) and "ort-fp32" not in engines
+    assert set(engines.values()) == {"pytorch", "openvino"} == set(record["engines"])
+    assert {t["variant"] for t in record["timings"]} == set(engines) and record["device"] == "cpu"
+    assert all(t["device"] == "cpu" for t in record["timings"])
+    assert record["session_options"]["onnxruntime"] == "not run (--engine openvino)"
+    assert "ort-" not in done.stdout and "openvino-int8" in done.stdout
+
+
+def test_device_cuda_that_does_not_start_is_an_error_naming_the_remedy(tmp_path: Path) -> None:
+    problem = cuda_problem()
+    if problem is None:
+        pytest.skip("CUDA runs ONNX Runtime here: --device cuda would measure it")
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "exporter", "bench", "--model", "resnet18", "--device", "cuda", "--json", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == ExporterError.exit_code == 2 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert (
+        last
+        == f"error: --device cuda: {problem}; needs an NVIDIA GPU and ONNX Runtime with CUDA and cuDNN: {CUDA_REMEDY}"
+    )
+    assert not done.stdout and not out.exists()  # nothing measured, nothing exported
+
+
+def test_a_session_that_falls_back_from_cuda_is_refused(fp32_export: ExportResult) -> None:
+    import onnxruntime as ort
+
+    if cuda_problem() is None:
+        pytest.skip("CUDA runs ONNX Runtime here")
+    with pytest.raises(ExporterError, match=rf"{fp32_export.path.name}: --device cuda, but ONNX Runtime runs it on "):
+        ort_session(fp32_export.path, ort.SessionOptions(), "cuda")
+    assert ort_session(fp32_export.path, ort.SessionOptions()).get_providers() == ["CPUExecutionProvider"]
+
+
+def test_device_npu_absent_is_an_error_listing_the_devices(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "exporter", "bench", "--model", "resnet18", "--device", "npu"]
+    done = subprocess.run([*command, "--json", str(tmp_path / "b.json")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    if HAS_OPENVINO:
+        import openvino as ov
+
+        devices = list(ov.Core().available_devices)
+        if any(d.startswith("NPU") for d in devices):
+            pytest.skip("this machine has an NPU")
+        expected = f"error: --device npu: OpenVINO has no NPU device here (available: {', '.join(devices)})"
+    else:
+        expected = "error: --engine openvino --device npu: OpenVINO is not installed (pip install openvino)"
+    assert done.returncode == 2 and "Traceback" not in done.stderr and not done.stdout
+    assert done.stderr.strip() == expected
+    usage = " ".join(subprocess.run([*command[:4], "--help"], cwd=ROOT, capture_output=True, text=True).stdout.split())
+    assert "--engine {all,onnxruntime,openvino}" in usage and "--device {cpu,cuda,gpu,npu}" in usage
+    assert "older form of --engine onnxruntime" in usage and CUDA_REMEDY in usage.replace(
+        "onnxruntime- gpu", "onnxruntime-gpu"
+    )
+
+
+def test_engine_and_device_flags_resolve_or_name_the_contradiction() -> None:
+    assert resolve_target("all", "cpu") == BenchTarget(onnxruntime=True, openvino=True)
+    assert resolve_target("all", "cpu", no_openvino=True) == BenchTarget(onnxruntime=True, openvino=False)
+    assert resolve_target("openvino", "cpu") == BenchTarget(False, True, "cpu", openvino_required=True)
+    assert resolve_target("all", "cuda") == BenchTarget(onnxruntime=True, openvino=False, device="cuda")
+    assert resolve_target("all", "gpu") == BenchTarget(False, True, "gpu", openvino_required=True)
+    for flags, message in [
+        (("openvino", "cpu", True), "--no-openvino contradicts --engine openvino"),
+        (("openvino", "cuda"), "CUDA is ONNX Runtime's"),
+        (("onnxruntime", "npu"), "npu is an OpenVINO device"),
+    ]:
+        with pytest.raises(ExporterError, match=message):
+            resolve_target(*flags)  # type: ignore[arg-type]
+    names = ["pytorch-fp32", "pytorch-bf16", "ort-int8-cuda", "openvino-bf16-gpu"]
+    described = describe_variants(names, BenchTarget(True, True, "gpu"))
+    assert described["pytorch-bf16"] == {"engine": "pytorch", "device": "cpu", "precision": "bf16"}
+    assert described["openvino-bf16-gpu"] == {"engine": "openvino", "device": "gpu", "precision": "bf16"}
+    assert described["ort-int8-cuda"]["engine"] == "onnxruntime"
