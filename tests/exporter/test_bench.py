@@ -196,11 +196,21 @@ def test_device_npu_absent_is_an_error_listing_the_devices(tmp_path: Path) -> No
         expected = "error: --engine openvino --device npu: OpenVINO is not installed (pip install openvino)"
     assert done.returncode == 2 and "Traceback" not in done.stderr and not done.stdout
     assert done.stderr.strip() == expected
-    usage = " ".join(subprocess.run([*command[:4], "--help"], cwd=ROOT, capture_output=True, text=True).stdout.split())
+
+
+def test_help_says_what_engine_and_device_run() -> None:
+    import argparse
+
+    from exporter.cli import build_parser
+
+    parser = build_parser("cnn-export")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    usage = " ".join(sub.choices["bench"].format_help().split())
     assert "--engine {all,onnxruntime,openvino}" in usage and "--device {cpu,cuda,gpu,npu}" in usage
-    assert "older form of --engine onnxruntime" in usage and CUDA_REMEDY in usage.replace(
-        "onnxruntime- gpu", "onnxruntime-gpu"
-    )
+    assert "besides PyTorch eager (always run on the CPU, as the reference)" in usage
+    assert "older form of --engine onnxruntime" in usage
+    assert CUDA_REMEDY in usage.replace("onnxruntime- gpu", "onnxruntime-gpu")  # argparse may wrap at the hyphen
+    assert "gpu, npu: OpenVINO's Intel devices" in usage
 
 
 def test_engine_and_device_flags_resolve_or_name_the_contradiction() -> None:
