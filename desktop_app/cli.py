@@ -11,6 +11,9 @@ Example::
     python -m desktop_app                                   # the GUI
     python -m desktop_app classify photos/ cat.jpg --top-k 3 --json
     python -m desktop_app classify cat.jpg --engine openvino --precision-hint bf16   # engine flags: cli_engine.py
+    python -m desktop_app classify cat.jpg --model zoo.onnx --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5 \\
+        --labels names.txt --remember-overrides    # a foreign file's assumptions overridden: cli_overrides.py
+    python -m desktop_app classify photos/ -q      # results only (-v: what was opened, where; cli_log.py)
     python -m desktop_app profile cat.jpg --model resnet18 --runs 20 --depth 2 --csv timing.csv
     python -m desktop_app evaluate ~/data/pets --model resnet50 --model resnet50-int8 --out pets-report
 """
@@ -19,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import csv
-import functools
 import io
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -32,12 +32,13 @@ from typing import TextIO
 
 from PIL import Image
 
-from desktop_app import cli_engine, cli_evaluate, cli_explain, cli_inspect
+from desktop_app import cli_engine, cli_evaluate, cli_explain, cli_inspect, cli_log, cli_overrides
+from desktop_app.cli_output import classify_csv, file_fields, finite_or_error, json_line, result_json
 from desktop_app.core.catalog import ModelChoiceError, ModelEntry, choose_model
-from desktop_app.core.classify import NON_FINITE_REASON, FileResult, classify_paths
-from desktop_app.core.evaluate import file_sha256
+from desktop_app.core.classify import FileResult, classify_paths
 from desktop_app.core.openvino_engine import OpenVinoModel
 from desktop_app.core.openvino_profiling import profile_openvino
+from desktop_app.core.overrides import OverrideStore
 from desktop_app.core.profiling import (
     DEFAULT_RUNS,
     DEFAULT_WARMUP,
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
     _add_model_options(classify)
+    cli_overrides.add_override_arguments(classify)
     classify.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="classes per image (default: 5)")
     classify.add_argument(
         "--json",
@@ -104,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_evaluate.add_parser(commands, cli_engine.add_run_options)
     cli_explain.add_parser(commands, _add_engine_options)
     cli_inspect.add_parser(commands, _add_engine_options)
+    for command in commands.choices.values():
+        cli_log.add_verbosity(command)
     return parser
 
 
@@ -193,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return launch_gui(args_list)
     escape_unencodable(sys.stdout, sys.stderr)
     args = build_parser().parse_args(args_list)
+    cli_log.setup_logging(args.verbosity, sys.stderr)
     try:
         if args.command == "classify":
             return run_classify(args, sys.stdout, sys.stderr)
@@ -262,18 +267,23 @@ def _load(args: argparse.Namespace, err: TextIO, entry: ModelEntry | None = None
 
 
 def _warn_about(model: EngineModel, entry: ModelEntry, provider: str, err: TextIO) -> None:
+    log = cli_log.log()
     for notice in entry.notices:
-        print(f"note: {display_path(entry.path.name)}: {printable(notice)}", file=err)
+        log.info("note: %s: %s", display_path(entry.path.name), printable(notice))
     if model.fallback_reason and provider == "cuda":
-        print(
-            f"warning: CUDA was requested but did not start; running on {model.provider_label}: "
-            f"{model.fallback_reason}",
-            file=err,
+        log.warning(
+            "warning: CUDA was requested but did not start; running on %s: %s",
+            model.provider_label,
+            model.fallback_reason,
         )
     elif model.fallback_reason and model.engine == "onnxruntime" and model.device == "CPU":
-        print(f"note: running on {ran_text(model)}: {printable(model.fallback_reason)}", file=err)
+        log.info("note: running on %s: %s", ran_text(model), printable(model.fallback_reason))
     if model.golden is not None and not model.golden.passed:
-        print(f"warning: {display_path(entry.path.name)}: {printable(model.golden.message)}", file=err)
+        log.warning("warning: %s: %s", display_path(entry.path.name), printable(model.golden.message))
+    log.debug("opened %s (%s) on %s; providers %s", display_path(entry.path), entry.name, ran_text(model),
+              ", ".join(model.providers))  # fmt: skip
+    if entry.preprocess is not None:
+        log.debug("preprocessing: %s", json.dumps(entry.preprocess.to_dict()))
 
 
 def run_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -281,7 +291,10 @@ def run_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     found = find_image_files(args.paths)
     if not found.files and not found.problems:
         raise UsageError(f"no image files found in {', '.join(display_path(p) for p in args.paths)}")
-    model = _load(args, err) if found.files else None
+    model = None
+    if found.files:
+        entry = cli_overrides.resolve_entry(choose_model(args.model, args.models_dir), args, OverrideStore())
+        model = _load(args, err, entry)
     if model is not None and not args.json:
         print(
             f"model: {printable(model.entry.name)} ({display_path(model.entry.path.name)}) on {ran_text(model)}",
@@ -299,10 +312,9 @@ def run_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError(f"{display_path(args.csv)}: cannot write CSV ({exc.strerror or exc})") from exc
     if not args.json:
         total, skipped = len(found.files), len(found.problems)
-        print(
+        cli_log.log().info(
             f"{total - failed} of {total} images classified, {failed} failed"
-            + (f", {skipped} paths skipped" if skipped else ""),
-            file=err,
+            + (f", {skipped} paths skipped" if skipped else "")
         )
     return EXIT_FAILED if failed or found.problems else EXIT_OK
 
@@ -326,83 +338,17 @@ def _classify_files(
         if args.csv is not None:
             keep.append(result)
         if args.json:
-            print(json_line(_result_json(result, model), as_ascii), file=out, flush=True)
+            print(json_line(result_json(result, model), as_ascii), file=out, flush=True)
         else:
             _print_result(result, out, err)
     return failed
 
 
-def finite_or_error(result: FileResult) -> FileResult:
-    """``result``, or an error result when its probabilities are not all finite (never printed as NaN)."""
-    if result.prediction is None or all(math.isfinite(p) for p in result.prediction.probabilities):
-        return result
-    return FileResult(path=result.path, error=f"{display_path(result.path)}: {NON_FINITE_REASON}")
-
-
-def json_line(record: dict[str, object], as_ascii: bool) -> str:
-    """One line of strict JSON (NaN and infinity refused: ``ValueError``)."""
-    return json.dumps(record, ensure_ascii=as_ascii, allow_nan=False)
-
-
-def _file_fields(path: Path) -> dict[str, object]:
-    """``file`` as shown everywhere, plus the exact bytes in hex when the shown name had to escape some."""
-    shown = display_path(path)
-    if shown == os.fspath(path):
-        return {"file": shown}
-    return {"file": shown, "file_bytes_hex": os.fsencode(path).hex()}
-
-
 def _print_problem(problem: PathProblem, as_json: bool, as_ascii: bool, out: TextIO, err: TextIO) -> None:
     if as_json:
-        print(json_line({**_file_fields(problem.path), "error": str(problem)}, as_ascii), file=out, flush=True)
+        print(json_line({**file_fields(problem.path), "error": str(problem)}, as_ascii), file=out, flush=True)
     else:
         print(f"error: {problem}", file=err, flush=True)
-
-
-def _result_json(result: FileResult, model: EngineModel) -> dict[str, object]:
-    if result.prediction is None:
-        return {**_file_fields(result.path), "error": result.error}
-    prediction = result.prediction
-    return {
-        **_file_fields(result.path),
-        "labels": [printable(label) for label in prediction.labels],
-        "indices": list(prediction.indices),
-        "probabilities": [round(p, 6) for p in prediction.probabilities],
-        "provider": model.providers[0] if model.providers else None,
-        **cli_engine.engine_fields(model),
-        **model_fields(model),
-    }
-
-
-def model_fields(model: EngineModel) -> dict[str, object]:
-    """Which model answered: display name, file and the file's sha256 (computed once per file)."""
-    return {
-        "model": printable(model.entry.name),
-        "model_file": display_path(model.entry.path),
-        "model_sha256": _sha256(model.entry.path),
-    }
-
-
-@functools.cache
-def _sha256(path: Path) -> str:
-    return file_sha256(path)
-
-
-def classify_csv(results: Sequence[FileResult], model: EngineModel) -> str:
-    """The ``--csv`` text: one row per image and rank; a failed image is one row with its error."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("file", "rank", "label", "index", "probability", "model", "model_sha256", "error"))
-    name, digest = printable(model.entry.name), _sha256(model.entry.path)
-    for result in results:
-        shown = display_path(result.path)
-        if result.prediction is None:
-            writer.writerow((shown, "", "", "", "", name, digest, result.error))
-            continue
-        p = result.prediction
-        for rank, (index, label, probability) in enumerate(zip(p.indices, p.labels, p.probabilities, strict=True), 1):
-            writer.writerow((shown, rank, printable(label), index, f"{probability:.6f}", name, digest, ""))
-    return buffer.getvalue()
 
 
 def _print_result(result: FileResult, out: TextIO, err: TextIO) -> None:

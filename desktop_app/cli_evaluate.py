@@ -22,7 +22,7 @@ from typing import TextIO
 import numpy as np
 from tqdm import tqdm
 
-from desktop_app import cli_engine
+from desktop_app import cli_engine, cli_log
 from desktop_app.core.catalog import ModelEntry, choose_model
 from desktop_app.core.evaluate import ModelEvaluation, compare, evaluate_model
 from desktop_app.core.labelled import LabelledDataError, LabelledSet, read_labelled, read_mapping, unknown_counts
@@ -81,7 +81,7 @@ def run_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except LabelledDataError as exc:
         raise EvaluateUsageError(str(exc)) from exc
     for problem in labelled.problems:
-        print(f"warning: {printable(problem)}", file=err)
+        cli_log.log().warning("warning: %s", printable(problem))
     print(
         f"data: {display_path(labelled.root)} ({labelled.layout}"
         + (f", split {labelled.split}" if labelled.split else "")
@@ -129,16 +129,16 @@ def _evaluate_one(
 ) -> ModelEvaluation:
     model = cli_engine.open_from_args(entry, args)
     for notice in entry.notices:
-        print(f"note: {display_path(entry.path.name)}: {printable(notice)}", file=err)
+        cli_log.log().info("note: %s: %s", display_path(entry.path.name), printable(notice))
     if model.fallback_reason and model.device == "CPU" and cli_engine.choice_of(args)[1] != "cpu":
-        print(f"warning: running on {ran_text(model)}: {printable(model.fallback_reason)}", file=err)
+        cli_log.log().warning("warning: running on %s: %s", ran_text(model), printable(model.fallback_reason))
     cli_engine.check_strict(args, model)
     bar = tqdm(
         total=len(labelled.items),
         desc=printable(entry.name)[:30],
         unit="img",
         file=err,
-        disable=not _is_terminal(err),
+        disable=not _is_terminal(err) or cli_log.quiet(),
         leave=False,
     )
     try:
@@ -152,10 +152,9 @@ def _evaluate_one(
     unknown = unknown_counts(labelled, evaluation.match)
     for name in evaluation.match.unknown:
         reason = evaluation.match.reasons.get(name, "no label of the model matches it")
-        print(
+        cli_log.log().warning(
             f"warning: {printable(entry.name)}: class {printable(name)!r} ({unknown.get(name, 0)} images) is not "
-            f"one of the model's labels ({printable(reason)}); its images count as unknown",
-            file=err,
+            f"one of the model's labels ({printable(reason)}); its images count as unknown"
         )
     for _item, error in evaluation.failures:
         print(f"error: {printable(error)}", file=err)

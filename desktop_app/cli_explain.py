@@ -29,6 +29,7 @@ from typing import TextIO
 from PIL import Image
 from tqdm import tqdm
 
+from desktop_app import cli_log
 from desktop_app.core.cam import CamResult, CamUnsupportedError, class_activation_map, open_cam_session
 from desktop_app.core.catalog import ModelChoiceError, ModelEntry, choose_model
 from desktop_app.core.occlusion import occlusion_map
@@ -119,7 +120,7 @@ def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except ImageLoadError as exc:
         raise ExplainUsageError(str(exc)) from exc
     for notice in entry.notices:
-        print(f"note: {display_path(entry.path.name)}: {printable(notice)}", file=err)
+        cli_log.log().info("note: %s: %s", display_path(entry.path.name), printable(notice))
     index = None if args.class_spec is None else resolve_class(args.class_spec, entry)
     print(f"model: {printable(entry.name)} ({display_path(entry.path.name)})", file=out)
     result = _make_map(entry, image, index, args, err)
@@ -151,12 +152,14 @@ def _make_map(
         except CamUnsupportedError as exc:
             if args.method != "auto":
                 raise CamUnsupportedError(f"{exc}; use --method occlusion (works for any model)") from exc
-            print(f"note: {printable(one_line(str(exc)))}; using occlusion instead", file=err)
+            cli_log.log().info("note: %s; using occlusion instead", printable(one_line(str(exc))))
     from desktop_app.cli import _warn_about  # the classify command's warnings (imported late: cli imports us)
 
     model = load_model(entry, args.provider)
     _warn_about(model, entry, args.provider, err)
-    bar = tqdm(total=0, desc="occlusion", unit="run", file=err, disable=not _is_terminal(err), leave=False)
+    bar = tqdm(
+        total=0, desc="occlusion", unit="run", file=err, disable=not _is_terminal(err) or cli_log.quiet(), leave=False
+    )
 
     def progress(done: int, total: int) -> None:
         bar.total = total

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from desktop_app import cli_log
 from desktop_app.core.catalog import ModelChoiceError, ModelEntry, choose_model
 from desktop_app.core.inspect_layers import (
     DEFAULT_THRESHOLD_DB,
@@ -104,7 +105,7 @@ def _inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise InspectUsageError(str(exc)) from exc
     for model in (entry, other) if other is not None else (entry,):
         for notice in model.notices:
-            print(f"note: {display_path(model.path.name)}: {printable(notice)}", file=err)
+            cli_log.log().info("note: %s: %s", display_path(model.path.name), printable(notice))
     run = inspect_layers(entry, image, args.provider)
     comparison = None
     if other is not None:

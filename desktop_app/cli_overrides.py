@@ -18,11 +18,11 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from desktop_app import cli_log
 from desktop_app.cli_engine import FlagError
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.overrides import (
@@ -144,20 +144,17 @@ def overrides_from_args(args: argparse.Namespace) -> PreprocessOverrides | None:
     return None if overrides.empty else overrides
 
 
-def resolve_entry(
-    entry: ModelEntry, args: argparse.Namespace, store: OverrideStore, err: TextIO | None = None
-) -> ModelEntry:
+def resolve_entry(entry: ModelEntry, args: argparse.Namespace, store: OverrideStore) -> ModelEntry:
     """The entry to classify with: ``entry`` (the catalog's) with remembered overrides and the flags applied.
 
     ``--remember-overrides`` stores the merged overrides for the file, ``--forget-overrides`` drops what was
-    stored (both after checking that the overrides apply). A damaged store is only a warning on ``err`` when
+    stored (both after checking that the overrides apply). A damaged store is only a warning (logged) when
     nothing is to be stored or forgotten (the flags still apply); otherwise it is an error, so the file is
-    never overwritten unseen. Notes about remembering go to ``err`` (default: stderr).
+    never overwritten unseen. Notes about remembering are logged (:mod:`desktop_app.cli_log`: not with ``-q``).
 
     Raises:
         OverrideFlagError: the overrides do not apply (the flag named), or the store cannot be used.
     """
-    err = err if err is not None else sys.stderr
     flags = overrides_from_args(args)
     remember, forget = bool(getattr(args, "remember_overrides", False)), bool(getattr(args, "forget_overrides", False))
     if remember and flags is None:
@@ -166,7 +163,7 @@ def resolve_entry(
     remembered, sha256 = None, None
     if remember or forget or store.path.exists():
         sha256 = _sha(entry)
-        remembered = None if forget else _remembered(store, sha256, strict=remember, err=err)
+        remembered = None if forget else _remembered(store, sha256, strict=remember)
     overrides = remembered.merged(flags) if remembered is not None and flags is not None else (flags or remembered)
     try:
         used = apply_overrides(entry, overrides)
@@ -175,16 +172,16 @@ def resolve_entry(
     try:
         if remember and overrides is not None and sha256 is not None:
             store.put(sha256, overrides, entry.path.name)
-            print(f"note: {name}: overrides remembered in {display_path(store.path)}", file=err)
+            cli_log.log().info("note: %s: overrides remembered in %s", name, display_path(store.path))
         elif forget and sha256 is not None:
             forgot = store.remove(sha256)
-            print(
-                f"note: {name}: {'remembered overrides forgotten' if forgot else 'no remembered overrides'}", file=err
+            cli_log.log().info(
+                f"note: {name}: {'remembered overrides forgotten' if forgot else 'no remembered overrides'}"
             )
     except OverrideStoreError as exc:
         raise OverrideFlagError(str(exc)) from exc
     if remembered is not None:
-        print(f"note: {name}: using overrides remembered in {display_path(store.path)}", file=err)
+        cli_log.log().info("note: %s: using overrides remembered in %s", name, display_path(store.path))
     return used
 
 
@@ -221,13 +218,13 @@ def _add_memory_flags(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def _remembered(store: OverrideStore, sha256: str, *, strict: bool, err: TextIO) -> PreprocessOverrides | None:
+def _remembered(store: OverrideStore, sha256: str, *, strict: bool) -> PreprocessOverrides | None:
     try:
         return store.get(sha256)
     except OverrideStoreError as exc:
         if strict:
             raise OverrideFlagError(f"{exc}; fix or remove that file to remember overrides") from exc
-        print(f"warning: {printable(str(exc))}; remembered overrides not used", file=err)
+        cli_log.log().warning("warning: %s; remembered overrides not used", printable(str(exc)))
         return None
 
 

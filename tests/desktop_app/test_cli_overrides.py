@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from desktop_app import cli_log
 from desktop_app.cli_engine import FlagError
 from desktop_app.cli_overrides import (
     OverrideFlagError,
@@ -24,6 +27,22 @@ from desktop_app.core.overrides import OverrideStore, PreprocessOverrides, file_
 from tests.desktop_app.overrides_helpers import channel_model, labels_file
 
 HALF = (0.5, 0.5, 0.5)
+
+
+Messages = Callable[[], io.StringIO]
+
+
+@pytest.fixture
+def messages() -> Iterator[Messages]:
+    """``messages()``: a fresh stream that the commands' log (notes and warnings) writes to from now on."""
+
+    def fresh() -> io.StringIO:
+        stream = io.StringIO()
+        cli_log.setup_logging(0, stream)
+        return stream
+
+    yield fresh
+    logging.getLogger(cli_log.LOGGER).handlers.clear()
 
 
 @pytest.fixture
@@ -92,42 +111,42 @@ def test_help_lists_every_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def test_remember_then_reuse_then_forget(
-    parser: argparse.ArgumentParser, foreign: ModelEntry, store: OverrideStore, tmp_path: Path
+    parser: argparse.ArgumentParser, foreign: ModelEntry, store: OverrideStore, tmp_path: Path, messages: Messages
 ) -> None:
     names = labels_file(tmp_path / "names.txt", ["x", "y", "z"])
-    err = io.StringIO()
+    err = messages()
     used = resolve_entry(foreign, parser.parse_args(["--mean", "0.5,0.5,0.5", "--labels", str(names),
-                                                     "--remember-overrides"]), store, err)  # fmt: skip
+                                                     "--remember-overrides"]), store)  # fmt: skip
     assert used.labels == ("x", "y", "z") and used.preprocess is not None and used.preprocess.mean == HALF
     assert "overrides remembered in" in err.getvalue()
     sha = file_sha256(foreign.path)
     assert store.get(sha) == PreprocessOverrides(mean=HALF, labels_file=names)
 
-    err = io.StringIO()
-    again = resolve_entry(foreign, parser.parse_args([]), store, err)  # a later run without flags
+    err = messages()
+    again = resolve_entry(foreign, parser.parse_args([]), store)  # a later run without flags
     assert again.labels == ("x", "y", "z") and again.preprocess == used.preprocess
     assert "using overrides remembered in" in err.getvalue()
 
-    flags_win = resolve_entry(foreign, parser.parse_args(["--mean", "0.1,0.2,0.3"]), store, io.StringIO())
+    flags_win = resolve_entry(foreign, parser.parse_args(["--mean", "0.1,0.2,0.3"]), store)
     assert flags_win.preprocess is not None and flags_win.preprocess.mean == (0.1, 0.2, 0.3)
     assert flags_win.labels == ("x", "y", "z")  # the remembered labels still apply
     assert store.get(sha) == PreprocessOverrides(mean=HALF, labels_file=names)  # not remembered without the flag
 
-    err = io.StringIO()
-    forgot = resolve_entry(foreign, parser.parse_args(["--forget-overrides", "--resize", "30"]), store, err)
+    err = messages()
+    forgot = resolve_entry(foreign, parser.parse_args(["--forget-overrides", "--resize", "30"]), store)
     assert "remembered overrides forgotten" in err.getvalue()
     assert forgot.labels == foreign.labels and forgot.preprocess is not None and forgot.preprocess.resize == 30
     assert store.get(sha) is None
-    assert resolve_entry(foreign, parser.parse_args([]), store, io.StringIO()) is foreign
+    assert resolve_entry(foreign, parser.parse_args([]), store) is foreign
 
 
 def test_remembered_overrides_follow_the_content_not_the_name(
     parser: argparse.ArgumentParser, foreign: ModelEntry, store: OverrideStore, tmp_path: Path
 ) -> None:
-    resolve_entry(foreign, parser.parse_args(["--resize", "40", "--remember-overrides"]), store, io.StringIO())
+    resolve_entry(foreign, parser.parse_args(["--resize", "40", "--remember-overrides"]), store)
     copy = tmp_path / "renamed.onnx"
     copy.write_bytes(foreign.path.read_bytes())
-    renamed = resolve_entry(inspect_model(copy), parser.parse_args([]), store, io.StringIO())
+    renamed = resolve_entry(inspect_model(copy), parser.parse_args([]), store)
     assert renamed.preprocess is not None and renamed.preprocess.resize == 40
 
 
@@ -136,32 +155,32 @@ def test_errors_name_the_flag_or_the_store(
 ) -> None:
     short = labels_file(tmp_path / "short.txt", ["a"])
     with pytest.raises(OverrideFlagError, match=r"^--labels: .*short\.txt has 1 names but the model has 3 outputs"):
-        resolve_entry(foreign, parser.parse_args(["--labels", str(short)]), store, io.StringIO())
+        resolve_entry(foreign, parser.parse_args(["--labels", str(short)]), store)
     with pytest.raises(OverrideFlagError, match=r"^--crop: foreign\.onnx takes a fixed input of 16x16"):
-        resolve_entry(foreign, parser.parse_args(["--crop", "20"]), store, io.StringIO())
+        resolve_entry(foreign, parser.parse_args(["--crop", "20"]), store)
     with pytest.raises(OverrideFlagError, match="--remember-overrides: give the overrides to remember"):
-        resolve_entry(foreign, parser.parse_args(["--remember-overrides"]), store, io.StringIO())
+        resolve_entry(foreign, parser.parse_args(["--remember-overrides"]), store)
     assert not store.path.exists()  # nothing was remembered by failed runs
     names = labels_file(tmp_path / "names.txt", ["a", "b", "c"])
-    resolve_entry(foreign, parser.parse_args(["--labels", str(names), "--remember-overrides"]), store, io.StringIO())
+    resolve_entry(foreign, parser.parse_args(["--labels", str(names), "--remember-overrides"]), store)
     names.unlink()
     with pytest.raises(OverrideFlagError, match=r"^remembered overrides in .*overrides\.json: labels: .*names\.txt"):
-        resolve_entry(foreign, parser.parse_args([]), store, io.StringIO())
-    fixed = resolve_entry(foreign, parser.parse_args(["--forget-overrides"]), store, io.StringIO())
+        resolve_entry(foreign, parser.parse_args([]), store)
+    fixed = resolve_entry(foreign, parser.parse_args(["--forget-overrides"]), store)
     assert fixed.labels == foreign.labels
 
 
 def test_a_damaged_store_warns_when_reading_and_refuses_when_writing(
-    parser: argparse.ArgumentParser, foreign: ModelEntry, store: OverrideStore
+    parser: argparse.ArgumentParser, foreign: ModelEntry, store: OverrideStore, messages: Messages
 ) -> None:
     store.path.parent.mkdir(parents=True)
     store.path.write_text("{oops", encoding="utf-8")
-    err = io.StringIO()
-    used = resolve_entry(foreign, parser.parse_args(["--resize", "30"]), store, err)
+    err = messages()
+    used = resolve_entry(foreign, parser.parse_args(["--resize", "30"]), store)
     assert used.preprocess is not None and used.preprocess.resize == 30
     assert "warning:" in err.getvalue() and "overrides.json: damaged overrides store" in err.getvalue()
     with pytest.raises(OverrideFlagError, match=r"overrides\.json: damaged .*fix or remove that file"):
-        resolve_entry(foreign, parser.parse_args(["--resize", "30", "--remember-overrides"]), store, io.StringIO())
+        resolve_entry(foreign, parser.parse_args(["--resize", "30", "--remember-overrides"]), store)
     assert store.path.read_text(encoding="utf-8") == "{oops"
 
 
