@@ -27,10 +27,11 @@ def data_dir() -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep tests (and the CLIs they start) out of the user's optimized-model cache and models folder."""
+    """Keep tests (and the CLIs they start) out of the user's optimized-model cache, models folder and overrides."""
     scratch = Path(tempfile.mkdtemp(prefix="cnn-workbench-tests-"))
     os.environ["CNN_WORKBENCH_CACHE"] = str(scratch / "optimized-cache")
     os.environ.setdefault("CNN_WORKBENCH_MODELS", str(scratch / "models"))
+    os.environ["CNN_WORKBENCH_OVERRIDES"] = str(scratch / "overrides.json")  # never the user's remembered overrides
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,8 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol, overload
+from dataclasses import dataclass, field, is_dataclass, replace
+from typing import TYPE_CHECKING, Protocol, cast, overload
 
 import numpy as np
 import onnxruntime as ort
@@ -62,6 +62,7 @@ __all__ = [
     "open_model",
     "ran_text",
     "run_golden",
+    "with_entry",
 ]
 
 #: ``--engine`` choices; ``--device`` choices; ``--precision-hint`` choices (bf16: OpenVINO on a CPU with it).
@@ -322,6 +323,21 @@ def open_model(
 
 def _with_note(model: LoadedModel, note: str | None) -> LoadedModel:
     return model if note is None or model.fallback_reason else replace(model, fallback_reason=note)
+
+
+def with_entry(model: EngineModel, entry: ModelEntry) -> EngineModel:
+    """The same open session described by ``entry`` (its preprocessing or labels overridden, the same file).
+
+    Raises:
+        ValueError: ``entry`` describes another file.
+    """
+    if entry.path != model.entry.path:
+        raise ValueError(f"{entry.path.name}: not the file of the open model ({model.entry.path.name})")
+    if entry == model.entry:
+        return model
+    if not is_dataclass(model) or isinstance(model, type):
+        raise ValueError(f"{type(model).__name__}: cannot take another description")
+    return cast(EngineModel, replace(model, entry=entry))
 
 
 def ran_text(model: EngineModel) -> str:

@@ -23,8 +23,15 @@ from PySide6.QtGui import QImage
 from desktop_app.core.catalog import ModelEntry, scan_models
 from desktop_app.core.classify import FileResult, classify_images, classify_paths
 from desktop_app.core.openvino_engine import bf16_support, openvino_available
+from desktop_app.core.overrides import (
+    OVERRIDDEN_PREFIX,
+    OverrideError,
+    OverrideStore,
+    OverrideStoreError,
+    remembered_entry,
+)
 from desktop_app.core.providers import NO_NVIDIA_GPU, ORT_ERRORS, one_line
-from desktop_app.core.runtime import EngineModel, SessionCache, ran_text
+from desktop_app.core.runtime import EngineModel, SessionCache, ran_text, with_entry
 from desktop_app.view.model_info import ModelInfo
 from desktop_app.view.qimage import PREVIEW_SIDE, THUMB_SIDE, qimage_to_png_bytes, shrunk, to_qimage
 from workbench.imageio import CLIPBOARD_NAME, FoundImages, ImageLoadError, find_image_files, load_image
@@ -63,6 +70,7 @@ class Loaded:
     seconds: float
     cached: bool = False
     choice: str = "auto"  # the Engine choice it was opened for (a key of ENGINE_CHOICES)
+    note: str = ""  # why remembered overrides were not used ("" when there were none or they applied)
 
 
 @dataclass(frozen=True)
@@ -96,9 +104,11 @@ def ort_provider(choice: str) -> str:
     return choice if choice in ("auto", "cpu", "cuda") else "cpu"
 
 
-def load(cache: SessionCache, entry: ModelEntry, choice: str) -> Loaded:
+def load(cache: SessionCache, entry: ModelEntry, choice: str, store: OverrideStore | None = None) -> Loaded:
     """Open (or fetch from the cache) ``entry`` for the Engine ``choice`` (a key of :data:`ENGINE_CHOICES`, or an
-    ONNX Runtime provider); ModelLoadError propagates.
+    ONNX Runtime provider), with the preprocessing and label overrides remembered for its file in ``store``
+    (default: the user's); ModelLoadError propagates. Remembered overrides that cannot be used (a damaged store,
+    a labels file gone) are said in :attr:`Loaded.note`; the model then runs as assumed.
 
     Raises:
         ValueError: an unknown choice.
@@ -109,7 +119,12 @@ def load(cache: SessionCache, entry: ModelEntry, choice: str) -> Loaded:
     before = len(cache)
     start = time.perf_counter()
     model = cache.get(entry, engine=engine, device=device, precision=precision)
-    return Loaded(model, time.perf_counter() - start, cached=len(cache) == before, choice=choice)
+    try:
+        used, note = remembered_entry(entry, store or OverrideStore())[0], ""
+    except (OverrideStoreError, OverrideError) as exc:
+        used, note = entry, f"{entry.path.name}: remembered overrides not used: {exc}"
+    seconds = time.perf_counter() - start
+    return Loaded(with_entry(model, used), seconds, cached=len(cache) == before, choice=choice, note=note)
 
 
 def expand_paths(paths: Sequence[str]) -> FoundImages:
@@ -229,6 +244,13 @@ def golden_status(model: EngineModel) -> tuple[str, bool | None]:
     return model.golden.message, model.golden.passed
 
 
+def label_origin(entry: ModelEntry) -> str:
+    """Where the labels come from: overridden by a labels file, the file's label set, or assumed."""
+    if any(n.startswith(OVERRIDDEN_PREFIX) and "labels from " in n for n in entry.notices):
+        return "overridden: from a labels file"
+    return entry.card.label_set if entry.card else "assumed"
+
+
 def model_info(entry: ModelEntry, loaded: Loaded | None = None) -> ModelInfo:
     """Everything the "Model info" tab shows for ``entry`` (and its session, once loaded)."""
     card = entry.card
@@ -244,7 +266,7 @@ def model_info(entry: ModelEntry, loaded: Loaded | None = None) -> ModelInfo:
         path=str(entry.path),
         architecture=card.architecture if card else "unknown (foreign file, no workbench metadata)",
         labels=entry.labels,
-        label_set=card.label_set if card else "assumed",
+        label_set=label_origin(entry),
         preprocess=entry.preprocess.to_dict() if entry.preprocess else {},
         weights=dict(card.weights) if card else {},
         trained=card.trained if card else None,

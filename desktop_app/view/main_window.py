@@ -44,12 +44,13 @@ from desktop_app.view.intake import ImageIntake
 from desktop_app.view.model_combo import ModelCombo
 from desktop_app.view.model_files import ModelFiles
 from desktop_app.view.model_info import ModelInfoPanel
+from desktop_app.view.overrides_action import OverridesController
 from desktop_app.view.result_panel import ResultPanel
 from desktop_app.view.settings import DISPLAY_NAME, AppSettings
 from desktop_app.view.status_line import StatusLine
 from desktop_app.view.timing import TimingController, remember_timing, restore_timing
 from desktop_app.view.timing_panel import TimingPanel
-from desktop_app.view.window_actions import ListActions, open_models_folder
+from desktop_app.view.window_actions import ListActions, models_folder_action
 from desktop_app.view.window_menus import fill_menus, make_toolbar, window_title
 from desktop_app.view.workers import TaskRunner
 from workbench.paths import models_dir as default_models_dir
@@ -232,9 +233,9 @@ class MainWindow(QMainWindow):
         self.stop_action.triggered.connect(self.batch.stop)
         self.rescan_action = QAction("&Rescan Models", self, shortcut=QKeySequence("F5"))
         self.rescan_action.triggered.connect(self.rescan)
-        self.models_folder_action = QAction("Open &Models Folder", self)
-        self.models_folder_action.setToolTip("Show the models folder in the file manager (put .onnx files there)")
-        self.models_folder_action.triggered.connect(lambda: open_models_folder(self.models_dir, self.notify))
+        self.models_folder_action = models_folder_action(self, lambda: self.models_dir, self.notify)
+        reload = lambda: self.select_model(self.model_combo.currentIndex())  # noqa: E731
+        self.overrides = OverridesController(self, self.runner, self.current_entry, reload, self.notify)
         self.about_action = QAction(f"&About {DISPLAY_NAME}", self, menuRole=QAction.MenuRole.AboutRole)
         self.about_action.triggered.connect(lambda: show_about(self, self.models_dir, self.settings.store.fileName()))
         self.quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))

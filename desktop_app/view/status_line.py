@@ -65,3 +65,5 @@ class StatusLine(QObject):
         self.golden_label.setToolTip(golden)
         self.golden_label.setStyleSheet("color: #c62828; font-weight: 600;" if ok is False else "")
         self.load_label.setText("session from cache" if loaded.cached else f"loaded in {1000 * loaded.seconds:.0f} ms")
+        if loaded.note:
+            self.notify(loaded.note, 30000)

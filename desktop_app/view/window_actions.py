@@ -25,7 +25,7 @@ from desktop_app.view.batch_progress import summary_text
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.text import shown
 
-__all__ = ["ListActions", "open_folder", "open_models_folder", "result_text", "tab_actions"]
+__all__ = ["ListActions", "models_folder_action", "open_folder", "open_models_folder", "result_text", "tab_actions"]
 
 Notify = Callable[[str, int], None]
 
@@ -39,6 +39,14 @@ def result_text(record: ImageRecord, model_name: str | None) -> str:
         return f"{head}\nnot classified yet"
     rows = [f"{rank}. {label} — {100.0 * prob:.2f}%" for rank, (label, prob) in enumerate(record.scores[:5], 1)]
     return "\n".join([head, *rows])
+
+
+def models_folder_action(parent: QObject, folder: Callable[[], Path], notify: Notify) -> QAction:
+    """File > Open Models Folder (``folder()`` is read when it is triggered: a rescan may change it)."""
+    action = QAction("Open &Models Folder", parent)
+    action.setToolTip("Show the models folder in the file manager (put .onnx files there)")
+    action.triggered.connect(lambda: open_models_folder(folder(), notify))
+    return action
 
 
 def open_models_folder(folder: Path, notify: Notify) -> bool:

@@ -2,9 +2,9 @@
 
 File (open images, a folder or a model, recent models, paste, clear, stop, rescan, models folder,
 quit), Edit (the selected image: copy its result or path, show its folder, remove it), View (the tabs,
-``Ctrl+1`` …), Model (profile, explain, compare, inspect, evaluate), Help (About). The toolbar holds
-the model and provider choices and the most used actions. The title names the model first and the app last, once
-(:func:`window_title`).
+``Ctrl+1`` …), Model (profile, explain, compare, inspect, evaluate; preprocessing and labels), Help (About).
+The toolbar holds the model and provider choices and the most used actions. The title names the model first
+and the app last, once (:func:`window_title`).
 
 Example::
 
@@ -24,6 +24,7 @@ from desktop_app.view.evaluate import EvaluateController
 from desktop_app.view.image_tabs import ImageTabs
 from desktop_app.view.model_combo import ModelCombo
 from desktop_app.view.model_files import ModelFiles
+from desktop_app.view.overrides_action import OverridesController
 from desktop_app.view.settings import DISPLAY_NAME
 from desktop_app.view.text import PlainLabel, title
 from desktop_app.view.window_actions import ListActions, tab_actions
@@ -59,6 +60,7 @@ class MenuOwner(Protocol):
     about_action: QAction
     profile_action: QAction
     model_files: ModelFiles
+    overrides: OverridesController
     list_actions: ListActions
     image_tabs: ImageTabs
     evaluate: EvaluateController
@@ -84,7 +86,10 @@ def fill_menus(window: MenuOwner) -> None:
     edit = bar.addMenu("&Edit")
     edit.addActions([lists.copy_action, lists.copy_path_action, lists.show_folder_action, lists.remove_action])
     bar.addMenu("&View").addActions(tab_actions(window.tabs, window.tabs.window()))
-    bar.addMenu("&Model").addActions([window.profile_action, *window.image_tabs.actions, window.evaluate.action])
+    model = bar.addMenu("&Model")
+    model.addActions([window.profile_action, *window.image_tabs.actions, window.evaluate.action])
+    model.addSeparator()
+    model.addAction(window.overrides.action)
     bar.addMenu("&Help").addAction(window.about_action)
 
 
