@@ -315,8 +315,8 @@ def cam_grid(
         raise _fail(path, f"feature map of shape {features.shape} does not match {head.weights.shape[1]} weights")
     if probabilities is None:
         return np.tensordot(head.weights[class_index], features, axes=(0, 0)).astype(np.float32)
-    weights = head.weights.astype(np.float64)
-    alpha = weights[class_index] - probabilities.astype(np.float64) @ weights
+    weights = head.weights  # float32 [classes, channels]: no copy (a float64 one costs as much as the run)
+    alpha = weights[class_index] - probabilities.astype(np.float32) @ weights
     return np.maximum(np.tensordot(alpha, features, axes=(0, 0)), 0.0).astype(np.float32)
 
 

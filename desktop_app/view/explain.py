@@ -44,9 +44,9 @@ from desktop_app.core.cam import (
 )
 from desktop_app.core.occlusion import OcclusionCancelledError, occlusion_map
 from desktop_app.core.overlay import render_overlay, write_overlay
-from desktop_app.core.runtime import EngineModel, SessionCache
+from desktop_app.core.runtime import EngineModel, SessionCache, ran_text
 from desktop_app.view.explain_panel import EMPTY, ExplainPanel
-from desktop_app.view.image_follower import ImageFollower
+from desktop_app.view.image_follower import ImageFollower, engine_note, ort_ran_text
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.qimage import PREVIEW_SIDE, shrunk, to_qimage
 from desktop_app.view.workers import Job, TaskRunner
@@ -82,6 +82,7 @@ class Explanation:
     image: Image.Image = field(repr=False)
     display: Image.Image = field(repr=False)  # preview-sized copy of the image
     display_map: np.ndarray = field(repr=False)  # the map on the preview's pixel grid
+    ran: str = ""  # what ran the map's runs, e.g. "ONNX Runtime CPU" (CAM) or the window's engine (occlusion)
 
     @property
     def method(self) -> str:
@@ -159,10 +160,13 @@ def explain_job(
     note = ""
     result: CamResult | None = None
     classes: tuple[tuple[int, str, float], ...] = ()
+    ran = ran_text(model)
     if method in ("auto", "cam", "contrastive"):
         try:
             kind = "contrastive" if method == "auto" else method
-            result, classes = _cam(sessions.get(model, provider), image, class_index, kind)
+            session = sessions.get(model, provider)
+            result, classes = _cam(session, image, class_index, kind)
+            ran = ort_ran_text(session.providers)
         except CamUnsupportedError as exc:
             if method != "auto":
                 raise CamUnsupportedError(f"{exc}; choose Occlusion (works for any model)") from exc
@@ -186,7 +190,9 @@ def explain_job(
     p = model.entry.preprocess
     assert p is not None and result.grid is not None  # both set above
     display_map = map_to_image(result.grid, p, display.size)
-    return Explanation(record.key, record.title, model.entry.path, classes, result, note, image, display, display_map)
+    return Explanation(
+        record.key, record.title, model.entry.path, classes, result, note, image, display, display_map, ran
+    )
 
 
 def method_text(explanation: Explanation) -> str:
@@ -305,8 +311,10 @@ class ExplainController(ImageFollower):
         self.panel.set_classes(explanation.classes, explanation.result.class_index)
         self.panel.set_method_text(method_text(explanation))
         result = explanation.result
+        cam_ran = result.method != "occlusion"
         self.panel.set_message(
             f"{result.label}: {100 * result.probability:.1f}% · map by {result.method} for {explanation.title}"
+            f" · ran on {explanation.ran}" + (engine_note(self.current_model()) if cam_ran else "")
         )
         self._draw()
         self.mapShown.emit(explanation)

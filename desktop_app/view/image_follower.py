@@ -16,8 +16,24 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, SignalInstance
 
+from desktop_app.core.runtime import EngineModel, ran_text
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.workers import Job
+
+_ORT_DEVICES = {"CPUExecutionProvider": "CPU", "CUDAExecutionProvider": "CUDA"}
+
+
+def ort_ran_text(providers: tuple[str, ...]) -> str:
+    """What ran an ONNX Runtime session, in words: ``ONNX Runtime CPU`` / ``ONNX Runtime CUDA``."""
+    first = providers[0] if providers else "?"
+    return f"ONNX Runtime {_ORT_DEVICES.get(first, first.removesuffix('ExecutionProvider'))}"
+
+
+def engine_note(model: EngineModel | None) -> str:
+    """Said when the window's model runs on another engine: this tab's graph copies run on ONNX Runtime."""
+    if model is None or model.engine == "onnxruntime":
+        return ""
+    return f" (an ONNX Runtime copy of the graph; the window's model runs on {ran_text(model)})"
 
 
 class FollowingPanel(Protocol):

@@ -44,7 +44,7 @@ from desktop_app.core.inspect_layers import (
     write_csv,
 )
 from desktop_app.core.runtime import EngineModel, SessionCache
-from desktop_app.view.image_follower import ImageFollower
+from desktop_app.view.image_follower import ImageFollower, engine_note, ort_ran_text
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.inspect_panel import EMPTY, InspectPanel, montage
 from desktop_app.view.sqnr_chart import db_text
@@ -65,6 +65,7 @@ class Inspection:
     title: str
     run: LayerRun
     comparison: LayerComparison | None
+    ran: str = ""  # what ran the layer copy, e.g. "ONNX Runtime CPU"
 
 
 class LayerSessions:
@@ -112,14 +113,15 @@ def inspect_job(
     if other is not None:
         check_comparable(entry, other)
     image = load_image(record.source)
-    run = inspect_layers(sessions.get(entry, provider), image)
+    session = sessions.get(entry, provider)
+    run = inspect_layers(session, image)
     if job.cancelled:
         return None
     comparison = None
     if other is not None:
         theirs = inspect_layers(sessions.get(other, provider), image)
         comparison = compare_layers(run, theirs)
-    return Inspection(record.key, record.title, run, comparison)
+    return Inspection(record.key, record.title, run, comparison, ort_ran_text(session.providers))
 
 
 def ab_text(comparison: LayerComparison, threshold: float) -> str:
@@ -243,7 +245,10 @@ class InspectController(ImageFollower):
         self.panel.show_rows(inspection.run.rows, sqnr)
         self._show_comparison()
         entry = inspection.run.entry
-        self.panel.set_message(f"{len(inspection.run.rows)} layers of {entry.path.name} on {inspection.title}")
+        self.panel.set_message(
+            f"{len(inspection.run.rows)} layers of {entry.path.name} on {inspection.title} · ran on {inspection.ran}"
+            + engine_note(self.current_model())
+        )
         rows = inspection.run.rows
         if rows:
             self.panel.select_layer(next((r.module for r in rows if len(r.shape) == 4), rows[0].module))

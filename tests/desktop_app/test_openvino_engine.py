@@ -29,7 +29,7 @@ from desktop_app.core.openvino_engine import (
     openvino_devices,
 )
 from desktop_app.core.openvino_profiling import profile_openvino
-from desktop_app.core.runtime import load_model
+from desktop_app.core.runtime import load_model, ran_text
 from tests.desktop_app.evaluate_helpers import colour_model, write_image
 from tests.desktop_app.helpers import TINY_SIZE, Zoo, export_onnx, golden_for, make_net, tiny_card, write_card
 from tests.helpers import PHOTOS
@@ -162,6 +162,7 @@ def test_int8_file_top1_matches_onnxruntime_on_photos(int8_export: Any) -> None:
     entry = inspect_model(Path(int8_export.path))
     model = load_openvino(entry)
     assert "int8" in model.runtime_precisions and model.precision == "fp32"
+    assert ran_text(model) == "OpenVINO CPU, int8 (float layers fp32)"  # not "fp32": its int8 layers ran in int8
     assert model.golden is not None and model.golden.passed, model.golden
     images = [load_image(path) for path in PHOTOS.values()]
     assert entry.preprocess is not None

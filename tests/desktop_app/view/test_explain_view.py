@@ -108,6 +108,7 @@ def test_cam_map_with_top5_buttons_and_overlay(qtbot, setup: Setup, tmp_path: Pa
     assert probabilities == sorted(probabilities, reverse=True)
     assert setup.panel.checked_class() == shown.classes[0][0] == shown.result.class_index
     assert "contrastive CAM" in setup.panel.method_label.text()
+    assert "ran on ONNX Runtime CPU" in setup.panel.message.text()
     assert not setup.panel.view.pixmap().isNull() and setup.panel.save_button.isEnabled()
     # the centre crop cuts the sides of a 3:2 image off: NaN there, [0, 1] inside
     preprocess = setup.model[0].entry.preprocess if setup.model[0] else None
@@ -226,3 +227,19 @@ def test_hidden_tab_waits_until_shown(qtbot, setup: Setup) -> None:
     with qtbot.waitSignal(setup.controller.mapShown, timeout=TIMEOUT) as blocker:
         setup.panel.show()
     assert blocker.args[0].title == "coffee.png"
+
+
+def test_an_openvino_model_is_explained_and_the_tab_says_what_ran(qtbot, setup: Setup, models: dict[str, Path]) -> None:
+    """CAM runs an ONNX Runtime copy of the graph (said, with the window's engine); occlusion runs the model itself."""
+    from desktop_app.core.openvino_engine import load_openvino
+
+    setup.model[0] = load_openvino(inspect_model(models["tiny"]))  # type: ignore[assignment]
+    setup.controller.model_changed(setup.model[0])
+    setup.select(1, "cat")
+    shown = _explain(qtbot, setup)
+    assert shown.ran == "ONNX Runtime CPU"
+    text = setup.panel.message.text()
+    assert "ran on ONNX Runtime CPU (an ONNX Runtime copy of the graph; the window's model runs on OpenVINO CPU" in text
+    with qtbot.waitSignal(setup.controller.mapShown, timeout=TIMEOUT) as blocker:
+        setup.panel.method.setCurrentIndex(setup.panel.method.findData("occlusion"))
+    assert blocker.args[0].ran.startswith("OpenVINO CPU") and "ran on OpenVINO CPU" in setup.panel.message.text()

@@ -100,6 +100,7 @@ def test_layer_table_and_feature_maps(qtbot, setup: Setup) -> None:
     setup.panel.select_layer("fc")
     assert setup.panel.maps.pixmap().isNull() and "no feature maps" in setup.panel.maps_label.text()
     assert "Choose a second file" in setup.panel.ab_label.text()
+    assert shown.ran == "ONNX Runtime CPU" and setup.panel.message.text().endswith("· ran on ONNX Runtime CPU")
 
 
 def test_ab_against_a_perturbed_copy_and_threshold(qtbot, setup: Setup, tmp_path: Path) -> None:
