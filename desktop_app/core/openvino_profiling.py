@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from desktop_app.core.openvino_engine import OV_ERRORS, OpenVinoLoadError, OpenVinoModel, compile_config, compile_ov
-from desktop_app.core.profiling import GRAPH_PREFIX, block_of, module_name
+from desktop_app.core.profiling import GRAPH_PREFIX, ProfileCancelled, block_of, module_name
 from desktop_app.core.providers import one_line
 from desktop_app.core.runtime import fixed_chunks
 from workbench.contract import NodeMap
@@ -115,14 +115,25 @@ class OpenVinoProfile:
         return 100.0 * mapped / total if total > 0 else 0.0
 
 
-def profile_openvino(model: OpenVinoModel, batch: np.ndarray, runs: int, warmup: int) -> OpenVinoProfile:
+def profile_openvino(
+    model: OpenVinoModel,
+    batch: np.ndarray,
+    runs: int,
+    warmup: int,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> OpenVinoProfile:
     """Time each layer of ``model`` on ``batch`` (preprocessed, [N, ...]) over ``runs`` runs after ``warmup``.
 
-    A fixed-batch file gets one batch of its own size (``batch`` cut or zero-padded).
+    A fixed-batch file gets one batch of its own size (``batch`` cut or zero-padded). ``progress(done, total)``
+    is called after every run (warm-up included); ``cancelled()`` is asked before every run (as
+    :func:`desktop_app.core.profiling.profile_model` does).
 
     Raises:
         ValueError: ``runs`` < 1 or ``warmup`` < 0.
         OpenVinoLoadError: OpenVINO failed to compile or run the model (one line naming the file).
+        ProfileCancelled: ``cancelled()`` returned True.
     """
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
@@ -136,14 +147,19 @@ def profile_openvino(model: OpenVinoModel, batch: np.ndarray, runs: int, warmup:
     samples: list[dict[str, tuple[float, str, str]]] = []
     walls: list[float] = []
     not_run: set[str] = set()
+    total = warmup + runs
     try:
-        for done in range(warmup + runs):
+        for done in range(total):
+            if cancelled is not None and cancelled():
+                raise ProfileCancelled(f"profiling cancelled after {done} of {total} runs")
             start = time.perf_counter()
             request.infer({entry.input_name: x})
             wall = (time.perf_counter() - start) * 1e6
             if done >= warmup:
                 walls.append(wall)
                 samples.append(_counters(request.get_profiling_info(), not_run))
+            if progress is not None:
+                progress(done + 1, total)
     except OV_ERRORS as exc:
         raise OpenVinoLoadError(f"{entry.path.name}: OpenVINO failed to run: {one_line(str(exc))}") from exc
     node_map = entry.card.node_map if entry.card else NodeMap()

@@ -2,8 +2,10 @@
 
 The controller owns the Profile action (menu, toolbar, :data:`PROFILE_SHORTCUT`: Ctrl+P is Print
 everywhere else) and drives the panel it is given; it asks for the current model and image through
-callables and never sees the window. Exports are offered as ``<model file>-timing.csv`` (or ``.json``,
-which also names the image, versions, CPU and load).
+callables and never sees the window. A profile runs on the engine the model was loaded on (ONNX
+Runtime's profiler, or OpenVINO's performance counters: :mod:`desktop_app.view.profiling_backend`).
+Exports are offered as ``<model file>-timing.csv`` (or ``.json``, which also names the image, versions,
+CPU and load on ONNX Runtime, and what ran on OpenVINO).
 
 Example::
 
@@ -23,7 +25,6 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
-from desktop_app.core.profiling import ProfileReport
 from desktop_app.core.runtime import EngineModel
 from desktop_app.view import profiling_backend as pb
 from desktop_app.view.image_list import ImageRecord
@@ -38,7 +39,7 @@ PROGRESS_INTERVAL_S = 0.1  # a small model runs thousands of times a second: the
 PROFILE_SHORTCUT = "Ctrl+Shift+P"
 
 
-def suggested_name(report: ProfileReport, fmt: str) -> str:
+def suggested_name(report: pb.Report, fmt: str) -> str:
     """``resnet18-imagenet-1k-random-fp32-timing.csv``: the model file's stem, safe in any file system."""
     stem = Path(report.model_file).stem if report.model_file else report.model
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "model"
@@ -67,7 +68,7 @@ class TimingController(QObject):
     export dialog opens.
     """
 
-    profiled = Signal(object)  # the core report
+    profiled = Signal(object)  # the report: core ProfileReport (ONNX Runtime) or pb.OpenVinoReport
     profileFailed = Signal(str)  # one-line reason
     profileCancelled = Signal()
 
@@ -91,7 +92,7 @@ class TimingController(QObject):
         self.current_image = current_image
         self.show_panel = show_panel
         self.start_folder = start_folder
-        self.report: ProfileReport | None = None
+        self.report: pb.Report | None = None
         self._subject = ("", "")  # (image title, description) the report was measured on
         self._image_name: str | None = None  # the measured image as the JSON export names it (None: grey input)
         self._generation = 0
@@ -150,7 +151,7 @@ class TimingController(QObject):
         image = self.current_image()
         source, title = (image.source, image.title) if image is not None else (None, "")
         what = title or "a synthetic grey input (no image selected)"
-        self._busy_text = f"Profiling {model.entry.name} on {what}: {runs} runs after warm-up"
+        self._busy_text = f"Profiling {model.entry.name} ({pb.engine_text(model)}) on {what}: {runs} runs after warm-up"
         self._set_busy(True, f"{self._busy_text}…")
         self.show_panel()
         self._job = self.runner.submit(
@@ -172,9 +173,7 @@ class TimingController(QObject):
         if generation == self._generation:
             self.panel.set_summary(f"{self._busy_text}: run {done} of {total} done…")
 
-    def _on_report(
-        self, generation: int, report: ProfileReport, subject: tuple[str, str], image_name: str | None
-    ) -> None:
+    def _on_report(self, generation: int, report: pb.Report, subject: tuple[str, str], image_name: str | None) -> None:
         if generation != self._generation:
             return
         self._job = None
@@ -182,7 +181,8 @@ class TimingController(QObject):
         self._subject = subject
         self._image_name = image_name
         self._set_busy(False)
-        self.panel.set_depths(pb.max_depth(report))  # the user's last grouping, where this model has it
+        # the user's last grouping, where this model has it; on OpenVINO the provider grouping is the kernel
+        self.panel.set_depths(pb.max_depth(report), provider_label=pb.provider_label(report))
         self._show()
         self.profiled.emit(report)
 

@@ -1,7 +1,8 @@
 """The "Timing" tab: per-layer times (table + painted bar chart), grouping control, CSV/JSON export.
 
 The panel only displays a :class:`TimingTable`; the window runs the profiler in a worker, groups the
-rows (by module depth, single nodes, op type or provider) and writes exports. Module names, image and
+rows (by module depth, single nodes, op type or provider; on OpenVINO the provider is the kernel that ran each
+layer, and the headers say so) and writes exports. Module names, image and
 model names come from files: cells are plain text, tooltips escaped, and the summary is our markup
 around escaped text. The table's columns fit the window's default width (1180 px): the module column
 takes the room left and elides on the left (``…layer3.1.conv2``), the op types have a fixed width
@@ -46,6 +47,7 @@ NODES = 0  # depth value meaning "no aggregation: single ONNX nodes"
 OP_TYPES = -1  # grouping value: one row per op type (Conv, Gemm, ...)
 PROVIDERS = -2  # grouping value: one row per execution provider (CPU, CUDA, ...)
 _OP_TYPES_WIDTH = 150  # px: "Conv, Relu, Add" fits; longer lists elide (the tooltip has them all)
+_PROVIDER_WIDTH = 220  # px at most: one OpenVINO kernel (``brgconv_avx512_1x1_bf16``) fits; a block's list elides
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class TimingRow:
     provider: str
     median_ms: float
     share: float  # 0..1 of the sum of layer times
-    first_run_ms: float = 0.0
+    first_run_ms: float = 0.0  # the last column's value: the first run (ONNX Runtime) or the p90 (OpenVINO)
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,11 @@ class TimingTable:
     rows: Sequence[TimingRow]
     wall_ms: float
     layer_sum_ms: float
-    first_run_ms: float
+    first_run_ms: float | None  # the first run's wall time; None where the engine's profile has none (OpenVINO)
     runs: int
     note: str = ""
     explain: tuple[str, ...] = ()  # one line each: the wall time vs layer sum gap, the machine's load when high
+    columns: tuple[str, ...] = COLUMNS  # the headers (OpenVINO: "Kernel" for the provider, "p90 (ms)" last)
 
 
 class TimingPanel(QWidget):
@@ -145,24 +148,25 @@ class TimingPanel(QWidget):
         table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the columns give way instead
         header = table.horizontalHeader()
         header.setMinimumSectionSize(40)
-        for column in range(2, len(COLUMNS)):
+        for column in range(3, len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)  # sized to its cells by show_table, capped
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # module: the room left, elided on the left
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(1, _OP_TYPES_WIDTH)
         return table
 
-    def set_depths(self, max_depth: int, current: int | None = None) -> None:
-        """Offer "Depth 1" … "Depth max_depth", "Single nodes", "Op type" and "Provider"; show ``current``
-        (default: :attr:`wanted_grouping`, the user's last choice; a depth deeper than this model's shows its
-        deepest, and the wish is kept for the next model)."""
+    def set_depths(self, max_depth: int, current: int | None = None, *, provider_label: str = "Provider") -> None:
+        """Offer "Depth 1" … "Depth max_depth", "Single nodes", "Op type" and ``provider_label`` (OpenVINO:
+        "Kernel"); show ``current`` (default: :attr:`wanted_grouping`, the user's last choice; a depth deeper
+        than this model's shows its deepest, and the wish is kept for the next model)."""
         self.depth_combo.blockSignals(True)
         self.depth_combo.clear()
         for depth in range(1, max(1, max_depth) + 1):
             self.depth_combo.addItem(f"Depth {depth}", depth)
         self.depth_combo.addItem("Single nodes", NODES)
         self.depth_combo.addItem("Op type", OP_TYPES)
-        self.depth_combo.addItem("Provider", PROVIDERS)
+        self.depth_combo.addItem(provider_label, PROVIDERS)
         target = self.wanted_grouping if current is None else current
         if target > max(1, max_depth):
             target = max(1, max_depth)
@@ -199,7 +203,8 @@ class TimingPanel(QWidget):
 
     def show_table(self, table: TimingTable) -> None:
         rows = sorted(table.rows, key=lambda r: r.median_ms, reverse=True)
-        first = {OP_TYPES: "Op type", PROVIDERS: "Provider"}.get(self.current_depth(), COLUMNS[0])
+        self.table.setHorizontalHeaderLabels(table.columns)  # OpenVINO's profile names the kernel, and has a p90
+        first = {OP_TYPES: "Op type", PROVIDERS: table.columns[2]}.get(self.current_depth(), table.columns[0])
         self.table.setHorizontalHeaderItem(0, QTableWidgetItem(first))  # what the rows are grouped by
         self.table.setRowCount(len(rows))
         for index, row in enumerate(rows):
@@ -217,14 +222,23 @@ class TimingPanel(QWidget):
                 if column >= 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(index, column, item)
+        self._fit_provider_column()
         self.chart.set_bars([(r.name, r.median_ms) for r in rows])
         self.summary.setText(
             f"<b>Sum of layer times {table.layer_sum_ms:.2f} ms</b> · measured wall time {table.wall_ms:.2f} ms "
-            f"(median of {table.runs} runs) · first run {table.first_run_ms:.2f} ms"
+            f"(median of {table.runs} runs)"
+            + (f" · first run {table.first_run_ms:.2f} ms" if table.first_run_ms is not None else "")
             + "".join(f"<br>{rich(line)}" for line in table.explain)
             + (f"<br><small>{rich(table.note)}</small>" if table.note else "")
         )
         self.set_has_report(True)
+
+    def _fit_provider_column(self) -> None:
+        """The provider (kernel) column as wide as its cells and header, but at most :data:`_PROVIDER_WIDTH`
+        unless its header needs more: OpenVINO's kernel lists for a block elide instead of squeezing the module."""
+        header = self.table.horizontalHeader()
+        cells = min(self.table.sizeHintForColumn(2), _PROVIDER_WIDTH)
+        header.resizeSection(2, max(header.sectionSizeHint(2), cells))
 
     def clear(self, text: str = "Profile the current model on the current image.") -> None:
         self.table.setRowCount(0)
