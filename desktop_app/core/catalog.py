@@ -46,6 +46,7 @@ __all__ = [
     "scan_models",
 ]
 
+ASSUMED_SIDE = 224  # a foreign graph's dynamic input side: what ImageNet classifiers take
 _LABEL_SET_TITLES = {"imagenet-1k": "ImageNet-1k", "voc-2012": "Pascal VOC 2012"}
 
 
@@ -155,20 +156,31 @@ def _entry_from_graph(path: Path, info: GraphInfo) -> ModelEntry:
     card = ModelCard.from_metadata(info.metadata)
     if card is not None:
         return _entry_with_card(path, info, card)
-    if info.height is None or info.width is None:
-        raise ModelFileError(path, "input height/width are dynamic and the file has no metadata giving the size")
     if info.num_classes is None:
         raise ModelFileError(path, "number of classes is dynamic and the file has no metadata giving the labels")
-    crop = (info.height, info.width)
+    crop, size_notice = _assumed_crop(info)
     preprocess = Preprocess(resize=round(min(crop) * 256 / 224), crop=crop, layout=info.layout)
     labels, label_notice = _assumed_labels(info.num_classes)
     notices = (
         "no workbench metadata in the file: assumed ImageNet mean/std normalisation, "
         f"resize to {preprocess.resize} px (bilinear) and centre crop {crop[0]}x{crop[1]}, "
         f"{info.layout} input from the graph",
+        *size_notice,
         label_notice,
     )
     return _entry(path, path.stem, None, info, crop, info.num_classes, preprocess, labels, notices)
+
+
+def _assumed_crop(info: GraphInfo) -> tuple[tuple[int, int], tuple[str, ...]]:
+    """The graph's input size; a dynamic side is assumed to be the other side, or 224 (said in a notice)."""
+    if info.height is not None and info.width is not None:
+        return (info.height, info.width), ()
+    side = info.height or info.width or ASSUMED_SIDE
+    crop = (info.height or side, info.width or side)
+    return crop, (
+        f"the graph's input size is dynamic: assumed {crop[0]}x{crop[1]} (set it under Model > Preprocessing "
+        "and Labels…, or classify --crop)",
+    )
 
 
 def _entry_with_card(path: Path, info: GraphInfo, card: ModelCard) -> ModelEntry:

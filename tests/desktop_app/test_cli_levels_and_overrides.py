@@ -88,3 +88,16 @@ def test_quiet_keeps_results_and_verbose_says_what_was_opened(foreign: Path, tmp
     assert '"mean": [0.485, 0.456, 0.406]' in verbose.stderr
     both = _classify(photo, "--model", foreign, "-q", "-v", store=store, models=foreign.parent)
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+def test_a_graph_of_dynamic_size_is_usable_as_224_and_takes_another_crop(tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    model = channel_model(folder / "anysize.onnx", dims=("N", 3, "H", "W"))
+    store = tmp_path / "overrides.json"
+    assumed = _classify(PHOTOS["coffee"], "--model", model, "--json", store=store, models=folder)
+    assert "input size is dynamic: assumed 224x224" in assumed.stderr
+    assert "centre crop 224x224" in assumed.stderr
+    cropped = _classify(PHOTOS["coffee"], "--model", model, "--json", "--crop", "64", store=store, models=folder)
+    assert "overridden: size 64x64" in cropped.stderr, cropped.stderr
+    assert _first(cropped)["probabilities"] != _first(assumed)["probabilities"]
