@@ -7,7 +7,9 @@ gives one :class:`ModelColumn` per model, in order:
 * its top-k ``(label, probability)`` (a float64 softmax of the logits, as ``classify`` reports them);
 * the median latency in ms of ``runs`` timed runs of batch 1 after one warm-up, preprocessing excluded
   (only ``EngineModel.run``: what the model costs, not decoding or resizing the photo);
-* what ran it (``model.providers[0]``);
+* what ran it, whichever engine (ONNX Runtime or OpenVINO): ``ran_on`` in words (``OpenVINO CPU, bf16``,
+  :func:`~desktop_app.core.runtime.ran_text`), its ``engine``, ``device`` and ``precision``, and why it fell
+  back when the engine asked for could not run it (a note says so too);
 * the differences against the reference (the first model that ran): whether its top-1 differs, the
   labels of its top-k that the reference's top-k lacks, the probability change of each label the
   reference knows, and the rank change of the labels both top-k lists share.
@@ -38,8 +40,8 @@ from pathlib import Path
 from PIL import Image
 
 from desktop_app.core.classify import NON_FINITE_REASON, NonFiniteOutputError, predict_from_logits
-from desktop_app.core.providers import ORT_ERRORS, one_line
-from desktop_app.core.runtime import EngineModel
+from desktop_app.core.providers import NO_NVIDIA_GPU, ORT_ERRORS, one_line
+from desktop_app.core.runtime import EngineModel, ran_text
 from workbench.preprocess import preprocess_batch
 
 __all__ = [
@@ -104,8 +106,12 @@ class ModelColumn:
 
     name: str
     path: Path
-    provider: str = ""  # the ONNX Runtime provider that ran it, e.g. "CPUExecutionProvider"
-    ran_on: str = ""  # its short name, e.g. "CPU"
+    provider: str = ""  # what ran it, e.g. "CPUExecutionProvider" / "OpenVINO CPU"
+    ran_on: str = ""  # the same in words with its precision, e.g. "ONNX Runtime CPU, fp32" / "OpenVINO CPU, bf16"
+    engine: str = ""  # "onnxruntime" / "openvino"
+    device: str = ""  # "CPU", "CUDA", "GPU"...
+    precision: str = ""  # "fp32", "int8", "bf16"...
+    fallback_reason: str | None = None  # why the engine asked for did not run it (None: it did)
     top: tuple[RankedLabel, ...] = ()
     latency_ms: float | None = None
     error: str | None = None
@@ -213,6 +219,8 @@ def _compare(outcomes: Sequence[_Run | ModelFailure], top_k: int, runs: int) -> 
         columns.append(column)
         if column.labels_differ:
             notes.append(_label_note(outcome, reference))
+        if column.fallback_reason:
+            notes.append(f"{column.name}: {column.fallback_reason}")
     return ImageComparison(tuple(columns), reference_index, top_k, runs, tuple(notes))
 
 
@@ -251,7 +259,11 @@ def _column(run: _Run, reference: _Run, top_k: int, *, is_reference: bool) -> Mo
         name=model.entry.name,
         path=model.entry.path,
         provider=model.providers[0] if model.providers else "",
-        ran_on=model.provider_label,
+        ran_on=ran_text(model),
+        engine=model.engine,
+        device=model.device,
+        precision=model.precision,
+        fallback_reason=model.fallback_reason if model.fallback_reason != NO_NVIDIA_GPU else None,
         top=tuple(rows),
         latency_ms=run.latency_ms,
         is_reference=is_reference,

@@ -1,11 +1,13 @@
 """Drives the "Compare" tab: the ticked models on the current image, side by side, in a background job.
 
 The controller is given the panel, the window's job runner and session cache, and callables for the
-provider choice, the status bar, the current image and bringing the tab forward; it never sees the window.
-It owns the "Compare Models" action (Ctrl+Shift+C). A run is one
+window's Engine choice, the status bar, the current image and bringing the tab forward; it never sees the
+window. It owns the "Compare Models" action (Ctrl+Shift+C). A run is one
 :class:`~desktop_app.view.workers.TaskRunner` job: decode the image (a path or pasted bytes), load each
-ticked model through the cache (a model that does not load becomes a column with its error, the others
-still run), then :func:`~desktop_app.core.compare_image.compare_on_image`. Every run has a generation:
+ticked model through the cache for the Engine choice (ONNX Runtime, CUDA or OpenVINO, with the remembered
+preprocessing overrides: :func:`~desktop_app.view.backend.load`; a model that does not load on it becomes a
+column with its error, the others still run), then :func:`~desktop_app.core.compare_image.compare_on_image`,
+so each column's latency is measured on the engine that ran it. Every run has a generation:
 Cancel, a new image or a new run bump it, so what a stale job still sends is dropped.
 
 Example::
@@ -23,7 +25,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.compare_image import ComparisonCancelled, ImageComparison, ModelFailure, compare_on_image
 from desktop_app.core.providers import ModelLoadError
-from desktop_app.core.runtime import LoadedModel, SessionCache
+from desktop_app.core.runtime import EngineModel, SessionCache
+from desktop_app.view import backend
 from desktop_app.view.compare_panel import EMPTY, ComparePanel
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.workers import Job, TaskRunner, describe_error
@@ -35,23 +38,26 @@ NO_MODELS = "No usable model in the models folder: add two or more .onnx files t
 
 
 def compare_job(
-    job: Job, entries: Sequence[ModelEntry], cache: SessionCache, provider: str, source: str | bytes, runs: int = RUNS
+    job: Job, entries: Sequence[ModelEntry], cache: SessionCache, choice: str, source: str | bytes, runs: int = RUNS
 ) -> ImageComparison | None:
-    """Decode ``source``, load ``entries`` (reporting ``(done, total, text)``), compare them; None when cancelled.
+    """Decode ``source``, load ``entries`` for the Engine ``choice`` (a key of
+    :data:`~desktop_app.view.backend.ENGINE_CHOICES`; reporting ``(done, total, text)``), compare them; None
+    when cancelled.
 
     Raises:
         ImageLoadError: the image cannot be read (the message names it).
+        ValueError: an unknown engine choice.
     """
-    total = 2 * len(entries)
+    total, engine = 2 * len(entries), backend.ENGINE_CHOICES.get(choice, (choice,))[0]
     image = load_image(source)
-    models: list[LoadedModel | ModelFailure] = []
+    models: list[EngineModel | ModelFailure] = []
     for index, entry in enumerate(entries):
         if job.cancelled:
             return None
-        job.report((index, total, f"Loading {entry.name} ({index + 1} of {len(entries)})…"))
+        job.report((index, total, f"Loading {entry.name} for {engine} ({index + 1} of {len(entries)})…"))
         try:
-            models.append(cache.get(entry, provider))
-        except ModelLoadError as exc:
+            models.append(backend.load(cache, entry, choice).model)
+        except ModelLoadError as exc:  # OpenVINO's load errors and a refused bf16 too
             models.append(ModelFailure(entry.name, entry.path, describe_error(exc)))
 
     def ran(done: int, count: int) -> None:
@@ -94,7 +100,7 @@ class CompareController(QObject):
         runner: TaskRunner,
         cache: SessionCache,
         *,
-        provider: Callable[[], str],
+        engine_choice: Callable[[], str],
         notify: Callable[[str, int], None],
         current_image: Callable[[], ImageRecord | None],
         show_panel: Callable[[], None],
@@ -102,7 +108,8 @@ class CompareController(QObject):
     ) -> None:
         super().__init__(parent)
         self.panel, self.runner, self.cache = panel, runner, cache
-        self.provider, self.notify, self.current_image, self.show_panel = provider, notify, current_image, show_panel
+        self.engine_choice, self.notify, self.current_image = engine_choice, notify, current_image
+        self.show_panel = show_panel
         self.action = QAction("Compare Models", self, shortcut=QKeySequence("Ctrl+Shift+C"))
         self.action.setToolTip("The ticked models' top-5 on the selected image, side by side (Ctrl+Shift+C)")
         self.action.triggered.connect(self.trigger)
@@ -176,12 +183,12 @@ class CompareController(QObject):
             return
         self._stop()
         self._generation += 1
-        generation, provider, source = self._generation, self.provider(), record.source
+        generation, choice, source = self._generation, self.engine_choice(), record.source
         self._compared = (record.key, source)
         self.panel.set_message("")
         self.panel.clear_results(f"Comparing {len(chosen)} model{'s' if len(chosen) > 1 else ''} on {record.title}…")
         self._job = self.runner.submit(
-            lambda job: compare_job(job, chosen, self.cache, provider, source),
+            lambda job: compare_job(job, chosen, self.cache, choice, source),
             on_result=lambda comparison: self._on_result(generation, comparison),
             on_error=lambda message: self._on_error(generation, record.title, message),
             on_progress=lambda step: self._on_progress(generation, *step),

@@ -201,7 +201,8 @@ class ColumnView(QFrame):
         self.badge = PlainLabel(self._badge_text())
         self.badge.setStyleSheet(f"{_BADGES[self.state]} padding: 2px 6px; border-radius: 3px; font-weight: 600;")
         self.info = PlainLabel(self._info_text())
-        self.info.setToolTip(column.provider)
+        self.info.setWordWrap(True)  # "ran on OpenVINO CPU, int8 (float layers fp32) · 1.23 ms" may take two lines
+        self.info.setToolTip(self._info_tooltip())
         self.info.setVisible(column.ok)
         self.error = PlainLabel(f"Error: {column.error}" if column.error else "")
         self.error.setWordWrap(True)
@@ -237,7 +238,15 @@ class ColumnView(QFrame):
         column = self.column
         if not column.ok:
             return ""
-        return f"ran on {column.ran_on} · {latency_text(column)}"
+        fell_back = " (fell back)" if column.fallback_reason else ""
+        return f"ran on {column.ran_on}{fell_back} · {latency_text(column)}"
+
+    def _info_tooltip(self) -> str:
+        column = self.column
+        lines = [f"Ran: {column.ran_on}", f"Engine: {column.engine}; provider: {column.provider}"]
+        if column.fallback_reason:
+            lines.append(f"Fell back: {column.fallback_reason}")
+        return tooltip("\n".join(lines)) if column.ok else ""
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """``(label, percent, change, mark)`` per top-5 row (none for a model that failed)."""

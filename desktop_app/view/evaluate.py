@@ -1,13 +1,13 @@
 """Drives the "Evaluate" tab: reads a labelled folder, evaluates the ticked models in a worker, shows the results.
 
-The controller is given the panel, the window's job runner and session cache, and callables for the
-provider choice, the status bar, bringing the tab forward and the folder dialogs start in; it never sees
-the window. It owns the "Evaluate on Labelled Images…" action (Model menu, toolbar, Ctrl+E). Reading the
-labelled folder (again when another split is chosen), reading a mapping file and writing the report are
-:class:`~desktop_app.view.workers.TaskRunner` jobs; the evaluation is an
-:class:`~desktop_app.view.evaluate_worker.EvaluateWorker` on a one-thread pool of its own (so classifying
-dropped photos goes on meanwhile). Every run has a generation: Cancel bumps it, so what a stopped worker
-still sends is dropped and nothing of a cancelled run is ever shown.
+The controller is given the panel, the window's job runner and session cache, and callables for the window's
+Engine choice (each model runs on it: ONNX Runtime, CUDA or OpenVINO), the status bar, bringing the tab
+forward and the folder dialogs start in; it never sees the window. It owns the "Evaluate on Labelled
+Images…" action (Model menu, toolbar, Ctrl+E). Reading the labelled folder (again when another split is
+chosen), reading a mapping file and writing the report are :class:`~desktop_app.view.workers.TaskRunner`
+jobs; the evaluation is an :class:`~desktop_app.view.evaluate_worker.EvaluateWorker` on a one-thread pool of
+its own (so classifying dropped photos goes on meanwhile). Every run has a generation: Cancel bumps it, so
+what a stopped worker still sends is dropped and nothing of a cancelled run is ever shown.
 
 Example::
 
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QFileDialog
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.evaluate import Comparison, ModelEvaluation
 from desktop_app.core.labelled import LabelledSet, read_labelled, read_mapping
-from desktop_app.core.runtime import SessionCache
+from desktop_app.core.runtime import SessionCache, ran_text
 from desktop_app.view.evaluate_panel import NO_DATA, TOP_K_COLUMN, EvaluatePanel
 from desktop_app.view.evaluate_worker import DATA_ERROR, MODEL_ERROR, EvaluateWorker, thumbnails
 from desktop_app.view.workers import Job, TaskRunner
@@ -64,7 +64,7 @@ def accuracy_row(evaluation: ModelEvaluation, k: int = 5) -> tuple[str, ...]:
     ips, latency = evaluation.images_per_second, evaluation.latency_ms
     return (
         evaluation.name,
-        evaluation.model.provider_label,
+        ran_text(evaluation.model),  # "OpenVINO CPU, bf16": what ran, not only what was asked for
         f"{evaluation.metrics.images:,}",
         f"{len(evaluation.failures):,}",
         _percent(evaluation.metrics.top1),
@@ -83,9 +83,12 @@ def data_summary(labelled: LabelledSet) -> str:
     )
 
 
-def result_notes(evaluations: Sequence[ModelEvaluation], comparison: Comparison | None) -> list[str]:
-    """What the table does not say: failed images, classes the models lack, and how far the models agree."""
-    notes = []
+def result_notes(
+    evaluations: Sequence[ModelEvaluation], comparison: Comparison | None, loading: Sequence[str] = ()
+) -> list[str]:
+    """What the table does not say: ``loading`` notes (engine fallbacks, overrides unused), failed images, classes
+    the models lack, and how far the models agree."""
+    notes = list(loading)
     for evaluation in evaluations:
         if evaluation.failures:
             _item, reason = evaluation.failures[0]
@@ -127,7 +130,7 @@ class EvaluateController(QObject):
         runner: TaskRunner,
         cache: SessionCache,
         *,
-        provider: Callable[[], str],
+        engine_choice: Callable[[], str],
         notify: Callable[[str, int], None],
         show_panel: Callable[[], None],
         start_folder: Callable[[], str],
@@ -135,7 +138,7 @@ class EvaluateController(QObject):
     ) -> None:
         super().__init__(parent)
         self.panel, self.runner, self.cache = panel, runner, cache
-        self.provider, self.notify, self.start_folder = provider, notify, start_folder
+        self.engine_choice, self.notify, self.start_folder = engine_choice, notify, start_folder
         self.action = QAction("Evaluate on Labelled Images…", self, shortcut=QKeySequence("Ctrl+E"))
         self.action.setToolTip("Accuracy of models on a folder of images sorted into class folders")
         self.action.triggered.connect(show_panel)
@@ -247,10 +250,10 @@ class EvaluateController(QObject):
         self.panel.heatmap.clear(f"Evaluating {len(chosen)} model{'s' if len(chosen) > 1 else ''}…")
         self._generation += 1
         generation = self._generation
-        worker = EvaluateWorker(chosen, self.labelled, self.cache, self.provider(), mapping=self.mapping)
+        worker = EvaluateWorker(chosen, self.labelled, self.cache, self.engine_choice(), mapping=self.mapping)
         signals = worker.signals
         signals.progress.connect(lambda *args: self._on_progress(generation, *args))
-        signals.finished.connect(lambda evaluations, comparison: self._on_finished(generation, evaluations, comparison))
+        signals.finished.connect(lambda found, compared: self._on_finished(generation, found, compared, worker.notes))
         signals.failed.connect(lambda kind, message: self._on_failed(generation, kind, message))
         for signal in (signals.finished, signals.failed, signals.cancelled):
             signal.connect(lambda *_args, w=worker: self._workers.discard(w))
@@ -286,14 +289,16 @@ class EvaluateController(QObject):
         self.panel.set_progress(overall, whole, text)
         self.progressed.emit(done, total, index, count)
 
-    def _on_finished(self, generation: int, evaluations: list[ModelEvaluation], comparison: Comparison | None) -> None:
+    def _on_finished(
+        self, generation: int, evaluations: list[ModelEvaluation], comparison: Comparison | None, notes: list[str]
+    ) -> None:
         if generation != self._generation:
             return
         self._worker = None
         self.evaluations, self.comparison = evaluations, comparison
         self._update_buttons()
         self.panel.set_has_results(True)
-        self.panel.set_message("\n".join(result_notes(evaluations, comparison)))
+        self.panel.set_message("\n".join(result_notes(evaluations, comparison, notes)))
         self.panel.show_rows([accuracy_row(e, self.panel.top_k.value()) for e in evaluations])
         self.panel.show_tradeoff(
             [e.name for e in evaluations], [e.latency_ms for e in evaluations], [e.metrics.top1 for e in evaluations]

@@ -1,11 +1,14 @@
 """The Evaluate tab's background run: a QRunnable that loads each chosen model and evaluates it on a labelled set.
 
-Models are opened through the window's :class:`~desktop_app.core.runtime.SessionCache` on the provider the
-window uses, then :func:`~desktop_app.core.evaluate.evaluate_model` runs with a ``progress`` callback (sent
-at most every :data:`PROGRESS_INTERVAL_S`, and always for an image that ends a model) and a ``should_stop``
-that reads a flag :meth:`EvaluateWorker.stop` sets, so Cancel stops after the current image. The outcome is
-exactly one of the signals ``finished`` (evaluations and their comparison), ``failed`` (a kind and a
-one-line message) or ``cancelled``, emitted from the worker thread and delivered queued to the GUI thread.
+Models are opened through the window's :class:`~desktop_app.core.runtime.SessionCache` for the window's
+Engine choice (a key of :data:`~desktop_app.view.backend.ENGINE_CHOICES`: ONNX Runtime, CUDA, OpenVINO, its
+bf16) with the user's remembered preprocessing overrides (:func:`~desktop_app.view.backend.load`; an engine
+that fell back, or overrides that could not be used, are said in :attr:`EvaluateWorker.notes`), then
+:func:`~desktop_app.core.evaluate.evaluate_model` runs with a ``progress`` callback (sent at most every
+:data:`PROGRESS_INTERVAL_S`, and always for an image that ends a model) and a ``should_stop`` that reads a
+flag :meth:`EvaluateWorker.stop` sets, so Cancel stops after the current image. The outcome is exactly one
+of the signals ``finished`` (evaluations and their comparison), ``failed`` (a kind and a one-line message)
+or ``cancelled``, emitted from the worker thread and delivered queued to the GUI thread.
 A class mapping (data-set class -> model label, from a mapping file) is passed on to ``evaluate_model``.
 :func:`thumbnails` is the job that loads the thumbnails of a clicked cell's images.
 
@@ -15,7 +18,8 @@ Example::
 from desktop_app.core.catalog import scan_models; from desktop_app.core.labelled import read_labelled; \\
 from desktop_app.core.runtime import SessionCache; from desktop_app.view.evaluate_worker import EvaluateWorker; \\
 app = QCoreApplication([]); w = EvaluateWorker([m for m in scan_models('models') if m.usable][:1], \\
-read_labelled('data'), SessionCache(), 'cpu'); w.signals.finished.connect(lambda e, c: print(e[0].metrics.top1)); \\
+read_labelled('data'), SessionCache(), 'openvino'); \\
+w.signals.finished.connect(lambda e, c: print(e[0].model.engine, e[0].metrics.top1)); \\
 QThreadPool.globalInstance().start(w); QThreadPool.globalInstance().waitForDone(); app.processEvents()"
 """
 
@@ -33,8 +37,9 @@ from PySide6.QtCore import QObject, QRunnable, Signal
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.evaluate import EvaluationCancelled, ModelEvaluation, compare, evaluate_model
 from desktop_app.core.labelled import LabelledDataError, LabelledSet
-from desktop_app.core.providers import ModelLoadError
+from desktop_app.core.providers import NO_NVIDIA_GPU, ModelLoadError
 from desktop_app.core.runtime import SessionCache
+from desktop_app.view import backend
 from desktop_app.view.qimage import THUMB_SIDE, shrunk, to_qimage
 from desktop_app.view.workers import Job, describe_error, is_ours
 from workbench.imageio import ImageLoadError, load_image
@@ -45,8 +50,8 @@ PROGRESS_INTERVAL_S = 0.05
 
 # the ``kind`` of a failure: what the message is about
 DATA_ERROR = "data"  # the labelled set (or its classes) cannot be evaluated
-MODEL_ERROR = "model"  # a model would not load
-OTHER_ERROR = "error"  # anything else (an ONNX Runtime failure, a bug)
+MODEL_ERROR = "model"  # a model would not load (on the engine chosen)
+OTHER_ERROR = "error"  # anything else (an ONNX Runtime or OpenVINO failure, a bug)
 
 
 class EvaluateSignals(QObject):
@@ -59,14 +64,15 @@ class EvaluateSignals(QObject):
 
 
 class EvaluateWorker(QRunnable):
-    """Evaluate ``entries`` on ``labelled``, one after the other; see the module docstring."""
+    """Evaluate ``entries`` on ``labelled``, one after the other, on the Engine ``choice`` (a key of
+    :data:`~desktop_app.view.backend.ENGINE_CHOICES`); see the module docstring."""
 
     def __init__(
         self,
         entries: Sequence[ModelEntry],
         labelled: LabelledSet,
         cache: SessionCache,
-        provider: str,
+        choice: str,
         *,
         mapping: dict[str, str] | None = None,
     ) -> None:
@@ -75,7 +81,8 @@ class EvaluateWorker(QRunnable):
         self.entries = tuple(entries)
         self.labelled = labelled
         self.cache = cache
-        self.provider = provider
+        self.choice = choice
+        self.notes: list[str] = []  # an engine that fell back, overrides not used: one line each
         self.mapping = dict(mapping) if mapping is not None else None
         self.signals = EvaluateSignals()
         self._stop = threading.Event()
@@ -112,7 +119,12 @@ class EvaluateWorker(QRunnable):
     def _evaluate(self, index: int, entry: ModelEntry) -> ModelEvaluation:
         if self.stopped:
             raise EvaluationCancelled(f"{entry.name}: cancelled before it started")
-        model = self.cache.get(entry, self.provider)
+        loaded = backend.load(self.cache, entry, self.choice)
+        model = loaded.model
+        if model.fallback_reason and model.fallback_reason != NO_NVIDIA_GPU:  # (Auto without NVIDIA: no fallback)
+            self.notes.append(f"{entry.name}: {model.fallback_reason}")
+        if loaded.note:
+            self.notes.append(loaded.note)
         count = len(self.entries)
         return evaluate_model(
             model,

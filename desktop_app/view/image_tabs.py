@@ -4,7 +4,9 @@ Each of them looks at the image selected in the list (and, for Explain and Inspe
 and runs its work in the window's job runner. :class:`ImageTabs` builds the three panels, puts them in
 the window's tab widget (Explain after Prediction, Compare after it, Inspect before Model info) and
 forwards what they all need to hear: a new current image, a new (or no) model, the models folder's
-files, and shutdown. It is given the collaborators it uses, never the window.
+files, and shutdown. It is given the collaborators it uses, never the window. Compare runs the models on
+the window's Engine choice (ONNX Runtime, CUDA or OpenVINO); Explain and Inspect build ONNX Runtime graphs,
+so they run on ``provider`` (by default the choice's ONNX Runtime provider, :func:`backend.ort_provider`).
 
 Example::
 
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import QTabWidget, QWidget
 
 from desktop_app.core.catalog import ModelEntry
 from desktop_app.core.runtime import EngineModel, SessionCache
+from desktop_app.view import backend
 from desktop_app.view.compare import CompareController
 from desktop_app.view.compare_panel import ComparePanel
 from desktop_app.view.explain import ExplainController
@@ -35,7 +38,8 @@ Notify = Callable[[str, int], None]
 
 class ImageTabs(QObject):
     """Explain, Compare and Inspect: see the module docstring. ``after`` is the tab they follow (Prediction),
-    ``before`` the one Inspect precedes (Model info)."""
+    ``before`` the one Inspect precedes (Model info); ``engine_choice`` gives a key of
+    :data:`~desktop_app.view.backend.ENGINE_CHOICES`."""
 
     def __init__(
         self,
@@ -45,7 +49,8 @@ class ImageTabs(QObject):
         *,
         after: QWidget,
         before: QWidget,
-        provider: Callable[[], str],
+        engine_choice: Callable[[], str],
+        provider: Callable[[], str] | None = None,
         notify: Notify,
         current_model: Callable[[], EngineModel | None],
         current_image: Callable[[], ImageRecord | None],
@@ -53,6 +58,7 @@ class ImageTabs(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        ort_provider = provider or (lambda: backend.ort_provider(engine_choice()))
         self.explain_panel, self.compare_panel, self.inspect_panel = ExplainPanel(), ComparePanel(), InspectPanel()
         tabs.insertTab(tabs.indexOf(after) + 1, self.explain_panel, "Explain")
         tabs.insertTab(tabs.indexOf(self.explain_panel) + 1, self.compare_panel, "Compare")
@@ -61,7 +67,7 @@ class ImageTabs(QObject):
             self.explain_panel,
             runner,
             cache,
-            provider=provider,
+            provider=ort_provider,
             notify=notify,
             current_model=current_model,
             current_image=current_image,
@@ -72,7 +78,7 @@ class ImageTabs(QObject):
             self.compare_panel,
             runner,
             cache,
-            provider=provider,
+            engine_choice=engine_choice,
             notify=notify,
             current_image=current_image,
             show_panel=lambda: show_tab(self.compare_panel),
@@ -82,7 +88,7 @@ class ImageTabs(QObject):
             self.inspect_panel,
             runner,
             cache,
-            provider=provider,
+            provider=ort_provider,
             notify=notify,
             current_model=current_model,
             current_image=current_image,

@@ -62,7 +62,9 @@ def test_each_column_has_the_top_k_of_classify_images_its_latency_and_what_ran_i
         assert [r.label for r in column.top] == list(expected.labels)
         assert [r.probability for r in column.top] == pytest.approx(expected.probabilities, abs=1e-12)
         assert [r.rank for r in column.top] == [1, 2, 3]
-        assert column.provider == "CPUExecutionProvider" and column.ran_on == "CPU"
+        assert column.provider == "CPUExecutionProvider" and column.ran_on == "ONNX Runtime CPU, fp32"
+        what = (column.engine, column.device, column.precision, column.fallback_reason)
+        assert what == ("onnxruntime", "CPU", "fp32", None)
         assert column.latency_ms is not None and 0 < column.latency_ms < 1000
         assert column.ok and column.name == model.entry.name and column.path == model.entry.path
 
@@ -147,3 +149,25 @@ def test_progress_is_reported_per_model_and_should_stop_cancels(models, red) -> 
 def test_bad_top_k_or_runs_is_a_clear_error(models, red, top_k: int, runs: int) -> None:
     with pytest.raises(ValueError, match="must be >= 1"):
         compare_on_image([models["good"]], red, top_k=top_k, runs=runs)
+
+
+def test_openvino_columns_say_what_ran_them_and_a_fallback_or_failure_is_said(models, red) -> None:
+    pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino)")
+    from desktop_app.core.openvino_engine import load_openvino
+
+    good = models["good"]
+    on_openvino = load_openvino(good.entry, "CPU")
+    broken = replace(on_openvino, entry=replace(good.entry, input_name="no-such-input", name="broken"))
+    fell_back = replace(
+        models["swapped"], fallback_reason="swapped.onnx: OpenVINO refused it; running on ONNX Runtime CPU"
+    )
+    comparison = compare_on_image([on_openvino, good, broken, fell_back], red, runs=2)
+    ov, ort, failed, fallback = comparison.columns
+    assert (ov.engine, ov.device, ov.ran_on, ov.provider) == ("openvino", "CPU", "OpenVINO CPU, fp32", "OpenVINO CPU")
+    assert ort.ran_on == "ONNX Runtime CPU, fp32" and not ort.top1_differs  # the same answer on both engines
+    assert [r.label for r in ov.top] == [r.label for r in ort.top] == ["red", "blue", "green"]
+    assert [r.probability for r in ov.top] == pytest.approx([r.probability for r in ort.top], abs=1e-5)
+    assert ov.latency_ms is not None and ov.latency_ms > 0
+    assert failed.error is not None and "OpenVINO failed to run" in failed.error and failed.top == ()
+    assert fallback.ok and fallback.fallback_reason == fell_back.fallback_reason and fallback.engine == "onnxruntime"
+    assert f"{fallback.name}: {fell_back.fallback_reason}" in comparison.notes

@@ -67,7 +67,7 @@ def setup(qtbot, tmp_path: Path) -> Iterator[Setup]:
         panel,
         TaskRunner(),
         SessionCache(),
-        provider=lambda: "cpu",
+        engine_choice=lambda: "cpu",
         notify=lambda text, _ms: notes.append(text),
         current_image=lambda: current[0],
         show_panel=lambda: shown.append(1),
@@ -102,7 +102,8 @@ def test_columns_side_by_side_with_the_differences_marked(setup, qtbot) -> None:
     assert [c.state for c in columns] == ["reference", "differs", "same"]
     assert [c.title.text() for c in columns] == [e.name for e in setup.entries.values()]
     assert columns[1].badge.text() == "top-1 differs" and columns[2].badge.text() == "same top-1"
-    assert all(c.info.text().startswith("ran on CPU · ") and c.info.text().endswith("s") for c in columns)
+    assert all(c.info.text().startswith("ran on ONNX Runtime CPU, fp32 · ") for c in columns)
+    assert all(c.info.text().endswith("s") and "Ran: ONNX Runtime CPU, fp32" in c.info.toolTip() for c in columns)
     assert columns[0].rows()[0] == ("red", "100.0%", "", "")
     labels_marks = [(label, mark) for label, _p, _change, mark in columns[1].rows()]
     assert labels_marks == [("green", "▲2"), ("blue", "="), ("red", "▼2")]

@@ -21,6 +21,7 @@ from PySide6.QtGui import QDropEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from desktop_app.core.report import REPORT_FILES
+from desktop_app.core.runtime import ran_text
 from desktop_app.view.evaluate_panel import EvaluatePanel
 from desktop_app.view.main_window import MainWindow
 from tests.desktop_app.evaluate_helpers import colour_model, image_folder, write_image
@@ -89,7 +90,9 @@ def test_two_models_fill_the_table_with_the_figures_known_by_hand(window, data, 
     rows = window.evaluate_panel.table_rows()
     assert [r[0].split(" · ")[0] for r in rows] == ["a-good", "b-bad"]
     assert [r[4] for r in rows] == ["87.50%", "25.00%"]  # 7 of 8 known images; 2 of 8 with red/green swapped
-    assert [(r[1], r[2], r[3], r[5]) for r in rows] == [("CPU", "8", "0", "—")] * 2  # three labels: no top-5
+    ran = [ran_text(e.model) for e in window.evaluate.evaluations]  # the window's Engine choice: Auto
+    assert [(r[1], r[2], r[3], r[5]) for r in rows] == [(ran[0], "8", "0", "—"), (ran[1], "8", "0", "—")]  # no top-5
+    assert all(r[1].endswith("CPU, fp32") for r in rows), rows  # e.g. "ONNX Runtime CPU, fp32"
     assert all(float(r[6]) > 0 and float(r[7]) > 0 for r in rows)
     assert seen[-1] == (9, 9, 1, 2) and (9, 9, 0, 2) in seen
     assert window.evaluate_panel.export_button.isEnabled()
