@@ -67,6 +67,7 @@ OCCLUSION_TEXT = (
     "Method: occlusion sensitivity: how much the class's probability drops when a grey patch covers each part."
 )
 _CAM_CACHE_MAX = 4
+METHOD_NAMES = {"cam": "CAM", "contrastive": "contrastive CAM", "occlusion": "occlusion"}
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,8 @@ class ExplainController(ImageFollower):
         result = explanation.result
         cam_ran = result.method != "occlusion"
         self.panel.set_message(
-            f"{result.label}: {100 * result.probability:.1f}% · map by {result.method} for {explanation.title}"
+            f"{result.label}: {100 * result.probability:.1f}% · map by {METHOD_NAMES.get(result.method, result.method)}"
+            f" for {explanation.title}"
             f" · ran on {explanation.ran}" + (engine_note(self.current_model()) if cam_ran else "")
         )
         self._draw()

@@ -108,7 +108,7 @@ def test_cam_map_with_top5_buttons_and_overlay(qtbot, setup: Setup, tmp_path: Pa
     assert probabilities == sorted(probabilities, reverse=True)
     assert setup.panel.checked_class() == shown.classes[0][0] == shown.result.class_index
     assert "contrastive CAM" in setup.panel.method_label.text()
-    assert "ran on ONNX Runtime CPU" in setup.panel.message.text()
+    assert "map by contrastive CAM for cat.png · ran on ONNX Runtime CPU" in setup.panel.message.text()
     assert not setup.panel.view.pixmap().isNull() and setup.panel.save_button.isEnabled()
     # the centre crop cuts the sides of a 3:2 image off: NaN there, [0, 1] inside
     preprocess = setup.model[0].entry.preprocess if setup.model[0] else None
