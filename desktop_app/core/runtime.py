@@ -341,13 +341,13 @@ def with_entry(model: EngineModel, entry: ModelEntry) -> EngineModel:
 
 
 def ran_text(model: EngineModel) -> str:
-    """What ran, in words: ``ONNX Runtime CPU, int8`` / ``OpenVINO CPU, bf16`` / ``OpenVINO CPU, int8 (float
-    layers fp32)`` (OpenVINO's precision is its compute precision for float layers; an int8 file's int8 layers
-    run in int8 whatever it is)."""
+    """What ran, in words: ``ONNX Runtime CPU, int8`` / ``OpenVINO CPU, bf16`` / ``OpenVINO CPU, int8/fp32``
+    (OpenVINO's precision is its compute precision for float layers; an int8 file's int8 layers run in int8
+    whatever it is, so that file reads int8 and then the float layers' precision)."""
     name = "OpenVINO" if model.engine == "openvino" else "ONNX Runtime"
     layers: tuple[str, ...] = getattr(model, "runtime_precisions", ())
     if model.engine == "openvino" and "int8" in layers and model.precision != "int8":
-        return f"{name} {model.device}, int8 (float layers {model.precision})"
+        return f"{name} {model.device}, int8/{model.precision}"
     return f"{name} {model.device}, {model.precision}"
 
 

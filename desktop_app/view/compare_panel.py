@@ -201,7 +201,7 @@ class ColumnView(QFrame):
         self.badge = PlainLabel(self._badge_text())
         self.badge.setStyleSheet(f"{_BADGES[self.state]} padding: 2px 6px; border-radius: 3px; font-weight: 600;")
         self.info = PlainLabel(self._info_text())
-        self.info.setWordWrap(True)  # "ran on OpenVINO CPU, int8 (float layers fp32) · 1.23 ms" may take two lines
+        self.info.setWordWrap(True)  # "ran on OpenVINO CPU, int8/fp32 (fell back) · 1.23 ms" may take two lines
         self.info.setToolTip(self._info_tooltip())
         self.info.setVisible(column.ok)
         self.error = PlainLabel(f"Error: {column.error}" if column.error else "")

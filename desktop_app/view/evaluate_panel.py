@@ -176,9 +176,9 @@ class EvaluatePanel(QWidget):
         above = QSplitter(Qt.Orientation.Horizontal)
         above.addWidget(self.table)
         above.addWidget(self.tradeoff)
-        above.setStretchFactor(0, 3)
-        above.setStretchFactor(1, 2)
-        above.setSizes([560, 340])
+        above.setStretchFactor(0, 2)  # the table's eight columns need more room than the chart
+        above.setStretchFactor(1, 1)
+        above.setSizes([600, 300])
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(above)
         splitter.addWidget(below)
@@ -195,6 +195,7 @@ class EvaluatePanel(QWidget):
         table.verticalHeader().setVisible(False)
         table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
         table.setWordWrap(False)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "efficientnet_lite0 · … · int8": the ends differ
         header = table.horizontalHeader()
         for column in range(len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)

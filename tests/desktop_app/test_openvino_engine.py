@@ -162,7 +162,7 @@ def test_int8_file_top1_matches_onnxruntime_on_photos(int8_export: Any) -> None:
     entry = inspect_model(Path(int8_export.path))
     model = load_openvino(entry)
     assert "int8" in model.runtime_precisions and model.precision == "fp32"
-    assert ran_text(model) == "OpenVINO CPU, int8 (float layers fp32)"  # not "fp32": its int8 layers ran in int8
+    assert ran_text(model) == "OpenVINO CPU, int8/fp32"  # not "fp32": its int8 layers ran in int8
     assert model.golden is not None and model.golden.passed, model.golden
     images = [load_image(path) for path in PHOTOS.values()]
     assert entry.preprocess is not None
