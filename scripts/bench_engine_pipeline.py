@@ -105,7 +105,7 @@ def latency(path: Path, model: EngineModel, rounds: int, threads: int) -> None:
     base = next(iter(medians.values()))
     print(f"\nlatency, batch 1, {rounds} alternating rounds (median ms, ratio to raw OpenVINO):")
     for name, value in medians.items():
-        print(f"  {name:44s} {1000 * value:8.2f} ms  {value / base:5.2f}x")
+        print(f"  {name:58s} {1000 * value:8.2f} ms  {value / base:5.2f}x")
 
 
 def folder_rate(entry_path: Path, photos: int, rounds: int) -> None:

@@ -100,7 +100,7 @@ def engine_items() -> list[tuple[str, str]]:
 
 
 def ort_provider(choice: str) -> str:
-    """The ONNX Runtime provider for tabs that run ONNX Runtime only (Explain, Inspect, Evaluate, Compare)."""
+    """The ONNX Runtime provider for the tabs that run ONNX Runtime copies of the graph (Explain, Inspect)."""
     return choice if choice in ("auto", "cpu", "cuda") else "cpu"
 
 

@@ -48,8 +48,8 @@ def test_choosing_openvino_loads_it_and_the_status_line_names_it(
     assert "Ran: OpenVINO CPU, fp32" in window.provider_label.toolTip()
     assert window.golden_label.text() == "golden ✓"
     assert settings.engine == "openvino" and settings.provider == "auto"  # provider: the ORT tabs' choice
-    assert window.provider() == "cpu"  # Explain / Inspect / Evaluate run ONNX Runtime on the CPU meanwhile
-    window.grab().save("/tmp/engine_choice_openvino.png")
+    assert window.provider() == "cpu"  # Explain and Inspect run ONNX Runtime graph copies on the CPU meanwhile
+    assert not window.grab().isNull()  # what a user sees renders
     with qtbot.waitSignal(window.modelLoaded, timeout=30000):
         window.provider_combo.setCurrentIndex(window.provider_combo.findData("cpu"))
     assert window.loaded.model.engine == "onnxruntime"

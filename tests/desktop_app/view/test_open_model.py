@@ -49,7 +49,7 @@ def test_a_dropped_onnx_file_opens_that_model_and_joins_the_dropdown(
     assert [r.title for r in window.image_list.records.values()] == ["chelsea.png"]  # the model is no image row
     assert all(r.scores for r in window.image_list.records.values())
     assert settings.recent_models == [str(outside)]
-    window.grab().save("/tmp/h18/opened.png")
+    assert not window.grab().isNull()  # what a user sees renders
     with qtbot.waitSignal(window.modelsScanned, timeout=15000):
         window.rescan()
     assert [e.path for e in window.entries][1:] == [outside]  # still listed after a rescan
@@ -73,7 +73,7 @@ def test_open_model_dialog_and_the_recent_list_across_windows(
     recent = again.model_files.recent_menu.actions()[0]
     assert recent.text().startswith(f"{outside.name} — ") and str(outside) in recent.toolTip()
     again.model_files.recent_menu.adjustSize()
-    again.model_files.recent_menu.grab().save("/tmp/h18/recent.png")
+    assert not again.model_files.recent_menu.grab().isNull()  # what a user sees renders
     with qtbot.waitSignal(again.modelLoaded, timeout=15000):
         recent.trigger()
     assert again.loaded.model.entry.path == outside

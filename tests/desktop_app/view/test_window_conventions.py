@@ -62,7 +62,7 @@ def test_about_shows_versions_cpu_folders_and_copies_them_as_plain_text(
     dialog.copy_button.click()
     assert QGuiApplication.clipboard().text() == text
     assert not QGuiApplication.clipboard().mimeData().hasHtml()
-    dialog.grab().save("/tmp/h18/about.png")
+    assert not dialog.grab().isNull()  # what a user sees renders
     dialog.close()
 
 

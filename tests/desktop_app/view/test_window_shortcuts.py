@@ -73,7 +73,7 @@ def test_the_context_menu_copies_the_path_shows_the_folder_and_removes(make_wind
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
     assert texts == ["&Copy Result", "Copy &Path", "Open Containing &Folder", "&Remove from List", "&Clear Images"]
     assert all(a.isEnabled() for a in menu.actions())
-    menu.grab().save("/tmp/h18/list_menu.png")
+    assert not menu.grab().isNull()  # what a user sees renders
     actions.copy_path_action.trigger()
     assert QGuiApplication.clipboard().text() == str(photos["chelsea"].absolute())
     QGuiApplication.clipboard().clear()
@@ -182,5 +182,5 @@ def test_the_empty_page_names_both_open_shortcuts(make_window) -> None:
     window = make_window(wait_loaded=False)
     window.resize(1180, 760)
     assert "Ctrl+O" in window.empty_state.sub.text() and "Ctrl+Shift+O" in window.empty_state.sub.text()
-    window.grab().save("/tmp/h18/empty.png")
+    assert not window.grab().isNull()  # what a user sees renders
     assert window.empty_state.sub.sizeHint().width() <= window.empty_state.width()
