@@ -316,7 +316,9 @@ def cam_grid(
     if probabilities is None:
         return np.tensordot(head.weights[class_index], features, axes=(0, 0)).astype(np.float32)
     weights = head.weights  # float32 [classes, channels]: no copy (a float64 one costs as much as the run)
-    alpha = weights[class_index] - probabilities.astype(np.float32) @ weights
+    # einsum's own loop, not BLAS: a BLAS gemv this size wakes its thread pool, which then spins beside the
+    # inference threads and slows the next runs (measured: the classifications after it took 1.5x as long)
+    alpha = weights[class_index] - np.einsum("i,ij->j", probabilities.astype(np.float32), weights, optimize=False)
     return np.maximum(np.tensordot(alpha, features, axes=(0, 0)), 0.0).astype(np.float32)
 
 
