@@ -61,6 +61,7 @@ __all__ = [
     "profile_model",
     "to_csv",
     "to_json",
+    "wall_gap_note",
 ]
 
 GRAPH_PREFIX = "(graph)"
@@ -367,17 +368,26 @@ def group_by(report: ProfileReport, by: str) -> list[ProfileRow]:
 
 def gap_note(report: ProfileReport) -> str:
     """One line on the difference between the measured wall time and the sum of the layer (kernel) times."""
-    gap = report.wall_median_us - report.node_sum_us
+    return wall_gap_note(
+        report.wall_median_us,
+        report.node_sum_us,
+        "the layers' kernels: ONNX Runtime's copies of the input and output, memory allocation, handing nodes "
+        "to threads, and the call from Python",
+        "kernels",
+    )
+
+
+def wall_gap_note(wall_us: float, layers_us: float, outside: str, parts: str = "layers") -> str:
+    """The gap line for any engine: how much of ``wall_us`` is outside ``layers_us`` (``outside`` says what
+    is there), or that the layer times add up to more (``parts`` ran at the same time)."""
+    gap = wall_us - layers_us
     if gap < 0:
         return (
             f"The layer times add up to {_ms(-gap)} ms more than the wall time: "
-            "some kernels ran at the same time (on parallel threads or streams)."
+            f"some {parts} ran at the same time (on parallel threads or streams)."
         )
-    share = 100.0 * gap / report.wall_median_us if report.wall_median_us > 0 else 0.0
-    return (
-        f"{_ms(gap)} ms ({share:.0f}%) of the wall time is outside the layers' kernels: ONNX Runtime's copies of "
-        "the input and output, memory allocation, handing nodes to threads, and the call from Python."
-    )
+    share = 100.0 * gap / wall_us if wall_us > 0 else 0.0
+    return f"{_ms(gap)} ms ({share:.0f}%) of the wall time is outside {outside}."
 
 
 def _ms(microseconds: float) -> str:

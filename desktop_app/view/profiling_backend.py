@@ -36,6 +36,7 @@ from desktop_app.core.profiling import (
     profile_model,
     to_csv,
     to_json,
+    wall_gap_note,
 )
 from desktop_app.core.runtime import EngineModel, ran_text
 from desktop_app.view.timing_panel import COLUMNS, NODES, OP_TYPES, PROVIDERS, TimingRow, TimingTable
@@ -204,23 +205,11 @@ def _openvino_table(report: OpenVinoReport, depth: int) -> TimingTable:
 
 def openvino_gap_note(found: OpenVinoProfile) -> str:
     """One line on the difference between the measured wall time and the sum of OpenVINO's layer times."""
-    gap = found.wall_median_us - found.layer_sum_us
-    if gap < 0:
-        return (
-            f"The layer times add up to {_ms(-gap)} ms more than the wall time: "
-            "some layers ran at the same time (on parallel threads or streams)."
-        )
-    share = 100.0 * gap / found.wall_median_us if found.wall_median_us > 0 else 0.0
-    return (
-        f"{_ms(gap)} ms ({share:.0f}%) of the wall time is outside the layers OpenVINO timed: "
-        "input and output copies, thread wake-ups, the call from Python."
+    return wall_gap_note(
+        found.wall_median_us,
+        found.layer_sum_us,
+        "the layers OpenVINO timed: input and output copies, thread wake-ups, the call from Python",
     )
-
-
-def _ms(microseconds: float) -> str:
-    """Milliseconds with 2 decimals, or 3 below 1 ms (a small model's whole run)."""
-    ms = microseconds / 1000
-    return f"{ms:.3f}" if abs(ms) < 1 else f"{ms:.2f}"
 
 
 def export_text(report: Report, depth: int, fmt: str, image: str | None = None) -> str:

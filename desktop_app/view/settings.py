@@ -68,14 +68,19 @@ def text_value(value: object) -> str:
     return value
 
 
-def runs_value(value: object) -> int:
-    """A whole number of profile runs within :data:`RUNS_RANGE` (INI files store it as text)."""
+def _whole_number(value: object) -> int:
+    """An int, or its text (INI files store numbers as text); bools, lists and other text are refused."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise SettingError(f"expected a whole number, got {_kind(value)}")
     try:
-        number = int(value.strip()) if isinstance(value, str) else value
+        return int(value.strip()) if isinstance(value, str) else value
     except ValueError:
         raise SettingError(f"{value!r} is not a whole number") from None
+
+
+def runs_value(value: object) -> int:
+    """A whole number of profile runs within :data:`RUNS_RANGE` (INI files store it as text)."""
+    number = _whole_number(value)
     low, high = RUNS_RANGE
     if not low <= number <= high:
         raise SettingError(f"{number} is outside {low}..{high}")
@@ -83,13 +88,8 @@ def runs_value(value: object) -> int:
 
 
 def grouping_value(value: object) -> int:
-    """The Timing tab's grouping: a module depth 1..MAX_DEPTH, 0 (single nodes), -1 (op type), -2 (provider)."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise SettingError(f"expected a whole number, got {_kind(value)}")
-    try:
-        number = int(value.strip()) if isinstance(value, str) else value
-    except ValueError:
-        raise SettingError(f"{value!r} is not a whole number") from None
+    """The Timing tab's grouping: a module depth 1..64, 0 (single nodes), -1 (op type), -2 (provider)."""
+    number = _whole_number(value)
     if not GROUPING_RANGE[0] <= number <= GROUPING_RANGE[1]:
         raise SettingError(f"{number} is not a grouping ({GROUPING_RANGE[0]}..{GROUPING_RANGE[1]})")
     return number
