@@ -22,7 +22,7 @@ from PySide6.QtGui import QImage
 
 from desktop_app.core.catalog import ModelEntry, scan_models
 from desktop_app.core.classify import FileResult, classify_images, classify_paths
-from desktop_app.core.openvino_engine import bf16_support, openvino_available
+from desktop_app.core.openvino_engine import bf16_support, openvino_available, openvino_devices
 from desktop_app.core.overrides import (
     OVERRIDDEN_PREFIX,
     OverrideError,
@@ -44,6 +44,8 @@ ENGINE_CHOICES: dict[str, tuple[str, str, str, str]] = {
     "cuda": ("CUDA", "onnxruntime", "cuda", "as-exported"),
     "openvino": ("OpenVINO CPU", "openvino", "cpu", "as-exported"),
     "openvino-bf16": ("OpenVINO CPU bf16", "openvino", "cpu", "bf16"),
+    "openvino-gpu": ("OpenVINO GPU", "openvino", "gpu", "as-exported"),  # an Intel GPU, when OpenVINO has one
+    "openvino-npu": ("OpenVINO NPU", "openvino", "npu", "as-exported"),
 }
 
 __all__ = [
@@ -90,12 +92,15 @@ def scan(directory: str | os.PathLike[str]) -> list[ModelEntry]:
 
 def engine_items() -> list[tuple[str, str]]:
     """``(label, value)`` of the Engine choices this machine offers: OpenVINO only when installed, its bf16 only
-    where the CPU computes bfloat16 natively (CUDA always: a failed start says why and what to install)."""
+    where the CPU computes bfloat16 natively, its GPU and NPU only when OpenVINO reports them (``GPU.0``
+    counts as a GPU); CUDA always: a failed start says why and what to install."""
     offered = ["auto", "cpu", "cuda"]
     if openvino_available():
         offered.append("openvino")
         if bf16_support("CPU") is None:
             offered.append("openvino-bf16")
+        kinds = {device.split(".")[0].upper() for device in openvino_devices()}
+        offered += [f"openvino-{kind.lower()}" for kind in ("GPU", "NPU") if kind in kinds]
     return [(ENGINE_CHOICES[value][0], value) for value in offered]
 
 

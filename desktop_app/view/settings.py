@@ -33,7 +33,7 @@ APPLICATION = "desktop"
 DISPLAY_NAME = "CNN Workbench"  # QApplication.applicationDisplayName: Qt ends window titles with it
 PROVIDERS = ("auto", "cuda", "cpu")
 #: The Engine choices (desktop_app.view.backend.ENGINE_CHOICES); "" = not chosen yet (the provider decides).
-ENGINES = ("auto", "cpu", "cuda", "openvino", "openvino-bf16")
+ENGINES = ("auto", "cpu", "cuda", "openvino", "openvino-bf16", "openvino-gpu", "openvino-npu")
 RUNS_RANGE = (1, 1000)  # the Timing tab's spin box
 #: The Timing tab's groupings: -2 provider, -1 op type, 0 single nodes, 1.. module depth (timing_panel's values)
 GROUPING_RANGE = (-2, 64)

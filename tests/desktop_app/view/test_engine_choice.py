@@ -31,6 +31,24 @@ def test_engine_items_are_what_this_machine_offers(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(backend, "openvino_available", lambda: True)
     monkeypatch.setattr(backend, "bf16_support", lambda device="CPU": "no native bf16 (patched)")
     assert "openvino-bf16" not in [value for _, value in backend.engine_items()]
+    assert "openvino-gpu" not in values and "openvino-npu" not in values  # this machine: OpenVINO reports its CPU
+    monkeypatch.setattr(backend, "openvino_devices", lambda: ("CPU", "GPU.0", "GPU.1", "NPU"))
+    items = backend.engine_items()
+    assert [v for _, v in items][-2:] == ["openvino-gpu", "openvino-npu"]  # one GPU item for GPU.0 and GPU.1
+    assert dict((v, t) for t, v in items)["openvino-gpu"] == "OpenVINO GPU"
+
+
+def test_an_openvino_device_that_is_absent_falls_back_and_says_why(model_bank) -> None:
+    """What the window does when OpenVINO GPU is chosen and cannot compile: ONNX Runtime CPU, with the reason."""
+    from desktop_app.core.catalog import inspect_model
+    from desktop_app.core.runtime import SessionCache
+
+    loaded = backend.load(SessionCache(), inspect_model(model_bank["tiny"]), "openvino-gpu")
+    model = loaded.model
+    assert model.engine == "onnxruntime" and model.device == "CPU"
+    assert model.fallback_reason is not None and "OpenVINO reports no device GPU (it has CPU)" in model.fallback_reason
+    text, tooltip = backend.provider_status(loaded)
+    assert "(OpenVINO GPU requested, fell back: " in text and "Requested: OpenVINO GPU" in tooltip, text
 
 
 def test_choosing_openvino_loads_it_and_the_status_line_names_it(
