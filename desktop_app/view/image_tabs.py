@@ -31,6 +31,7 @@ from desktop_app.view.explain_panel import ExplainPanel
 from desktop_app.view.image_list import ImageRecord
 from desktop_app.view.inspect import InspectController
 from desktop_app.view.inspect_panel import InspectPanel
+from desktop_app.view.result_panel import ResultPanel
 from desktop_app.view.workers import TaskRunner
 
 Notify = Callable[[str, int], None]
@@ -84,6 +85,9 @@ class ImageTabs(QObject):
             show_panel=lambda: show_tab(self.compare_panel),
             parent=self,
         )
+        self._current_model, self._notify, self._show_tab = current_model, notify, show_tab
+        if isinstance(after, ResultPanel):  # the Prediction view's "Where?" buttons
+            after.explainRequested.connect(self.explain_label)
         self.inspect = InspectController(
             self.inspect_panel,
             runner,
@@ -95,6 +99,16 @@ class ImageTabs(QObject):
             show_panel=lambda: show_tab(self.inspect_panel),
             parent=self,
         )
+
+    def explain_label(self, label: str) -> None:
+        """The map of the class named ``label`` for the current image, in the Explain tab brought forward."""
+        model = self._current_model()
+        labels = model.entry.labels if model is not None else ()
+        if label not in labels:
+            self._notify(f"No class named {label!r} in the current model", 8000)
+            return
+        self._show_tab(self.explain_panel)
+        self.explain.explain_class(labels.index(label))
 
     @property
     def actions(self) -> list[QAction]:

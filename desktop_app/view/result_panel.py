@@ -1,5 +1,8 @@
 """The right-hand detail view: the current image and its top-5 labels with probability bars.
 
+Each row has a "Where?" button: it asks (``explainRequested``, with the row's label) for the map of that
+class, which the window shows in the Explain tab.
+
 Example::
 
     QT_QPA_PLATFORM=offscreen python -c "from PySide6.QtWidgets import QApplication; \\
@@ -11,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap, QResizeEvent
-from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from desktop_app.view.text import PlainLabel
+from desktop_app.view.text import PlainLabel, tooltip
 
 TOP_K = 5
 _BAR_SCALE = 1000
@@ -57,6 +60,8 @@ class ResultPanel(QWidget):
     Every text here comes from a file name or a model file, so every label is a :class:`PlainLabel`.
     """
 
+    explainRequested = Signal(str)  # a row's label: show where the model sees that class
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = PlainLabel()
@@ -74,6 +79,7 @@ class ResultPanel(QWidget):
         self._names: list[PlainLabel] = []
         self._bars: list[QProgressBar] = []
         self._percents: list[PlainLabel] = []
+        self._wheres: list[QToolButton] = []
         for row in range(TOP_K):
             self._add_row(grid, row)
         layout = QVBoxLayout(self)
@@ -96,12 +102,19 @@ class ResultPanel(QWidget):
         percent = PlainLabel()
         percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         percent.setMinimumWidth(56)
+        where = QToolButton()
+        where.setObjectName(f"whereButton{row}")
+        where.setText("Where?")
+        where.setAutoRaise(True)
+        where.clicked.connect(lambda _checked=False, r=row: self.explainRequested.emit(self._names[r].text()))
         grid.addWidget(name, row, 0)
         grid.addWidget(bar, row, 1)
         grid.addWidget(percent, row, 2)
+        grid.addWidget(where, row, 3)
         self._names.append(name)
         self._bars.append(bar)
         self._percents.append(percent)
+        self._wheres.append(where)
 
     def clear(self) -> None:
         self.title.setText("")
@@ -133,13 +146,14 @@ class ResultPanel(QWidget):
                 label, prob = scores[row]
                 self._names[row].setText(label)
                 self._names[row].setToolTip(label)
+                self._wheres[row].setToolTip(tooltip(f"Show where the model sees “{label}” (Explain tab)"))
                 self._bars[row].setValue(round(max(0.0, min(1.0, prob)) * _BAR_SCALE))
                 self._percents[row].setText(f"{100.0 * prob:.1f}%")
             else:
                 self._names[row].setText("")
                 self._bars[row].setValue(0)
                 self._percents[row].setText("")
-            for widget in (self._names[row], self._bars[row], self._percents[row]):
+            for widget in (self._names[row], self._bars[row], self._percents[row], self._wheres[row]):
                 widget.setVisible(row < len(scores))
 
     def rows(self) -> list[tuple[str, str]]:
