@@ -257,16 +257,17 @@ def launch_gui(argv: list[str]) -> int:
     return int(gui_main(argv))
 
 
-def _load(args: argparse.Namespace, err: TextIO, entry: ModelEntry | None = None) -> EngineModel:
+def _load(args: argparse.Namespace, entry: ModelEntry | None = None) -> EngineModel:
     """Open the chosen model as the engine flags ask, warn about fallbacks; ``--strict`` raises StrictError."""
     entry = entry or choose_model(args.model, args.models_dir)
     model = cli_engine.open_from_args(entry, args)
-    _warn_about(model, entry, cli_engine.choice_of(args)[1], err)
+    _warn_about(model, entry, cli_engine.choice_of(args)[1])
     cli_engine.check_strict(args, model)
     return model
 
 
-def _warn_about(model: EngineModel, entry: ModelEntry, provider: str, err: TextIO) -> None:
+def _warn_about(model: EngineModel, entry: ModelEntry, provider: str) -> None:
+    """Notes (INFO) and warnings about what was opened, through the commands' log (:mod:`desktop_app.cli_log`)."""
     log = cli_log.log()
     for notice in entry.notices:
         log.info("note: %s: %s", display_path(entry.path.name), printable(notice))
@@ -294,7 +295,7 @@ def run_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     model = None
     if found.files:
         entry = cli_overrides.resolve_entry(choose_model(args.model, args.models_dir), args, OverrideStore())
-        model = _load(args, err, entry)
+        model = _load(args, entry)
     if model is not None and not args.json:
         print(
             f"model: {printable(model.entry.name)} ({display_path(model.entry.path.name)}) on {ran_text(model)}",
@@ -374,7 +375,7 @@ def run_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except ImageLoadError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_FAILED
-    model = _load(args, err, entry)
+    model = _load(args, entry)
     if isinstance(model, OpenVinoModel):
         return _profile_openvino(model, image, args, out)
     assert isinstance(model, LoadedModel)  # open_model returns one of the two

@@ -156,7 +156,7 @@ def _make_map(
     from desktop_app.cli import _warn_about  # the classify command's warnings (imported late: cli imports us)
 
     model = load_model(entry, args.provider)
-    _warn_about(model, entry, args.provider, err)
+    _warn_about(model, entry, args.provider)
     bar = tqdm(
         total=0, desc="occlusion", unit="run", file=err, disable=not _is_terminal(err) or cli_log.quiet(), leave=False
     )
