@@ -352,10 +352,8 @@ class MainWindow(QMainWindow):
         return backend.ort_provider(self.engine_choice())
 
     def select_model(self, index: int) -> None:
-        """Load entry ``index`` on the chosen provider (worker), then reclassify what is listed.
-
-        The working model (if any) is kept aside until the new one has loaded: if the new one fails,
-        the window goes back to it (see :meth:`_on_load_failed`).
+        """Load entry ``index`` on the chosen engine (worker), then reclassify what is listed. The working model is
+        kept aside until the new one has loaded: if that fails, the window goes back to it (:meth:`_on_load_failed`).
         """
         entry = self.entries[index]
         if self.model_combo.currentIndex() != index:
