@@ -153,7 +153,7 @@ def timing_table(report: Report, depth: int) -> TimingTable:
             provider=row.provider,
             median_ms=row.median_us / 1000.0,
             share=row.share / 100.0,
-            first_run_ms=row.first_run_us / 1000.0,
+            last_ms=row.first_run_us / 1000.0,
         )
         for row in rows_at(report, depth)
     ]
@@ -181,7 +181,7 @@ def _openvino_table(report: OpenVinoReport, depth: int) -> TimingTable:
             provider=group.kernels,
             median_ms=group.median_us / 1000.0,
             share=group.share / 100.0,
-            first_run_ms=group.p90_us / 1000.0,
+            last_ms=group.p90_us / 1000.0,
         )
         for group in group_layers(found, level, by)
     ]

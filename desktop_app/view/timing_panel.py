@@ -57,7 +57,7 @@ class TimingRow:
     provider: str
     median_ms: float
     share: float  # 0..1 of the sum of layer times
-    first_run_ms: float = 0.0  # the last column's value: the first run (ONNX Runtime) or the p90 (OpenVINO)
+    last_ms: float = 0.0  # the last column's value: the first run (ONNX Runtime) or the p90 (OpenVINO)
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ class TimingPanel(QWidget):
                 row.provider,
                 f"{row.median_ms:.3f}",
                 f"{100.0 * row.share:.1f}%",
-                f"{row.first_run_ms:.3f}",
+                f"{row.last_ms:.3f}",
             )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(shown(text))
