@@ -48,6 +48,7 @@ from workbench.preprocess import preprocess_image  # noqa: E402
 
 PHOTOS = [REPO / "tests" / "data" / "chelsea.png", REPO / "tests" / "data" / "coffee.png"]
 EXTRA = REPO / "tests" / "data" / "photos_extra"
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")  # the folder also holds a README naming the photos' sources
 
 
 def _timed(func: Callable[[], object]) -> float:
@@ -77,7 +78,8 @@ def raw_openvino(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]
 
 
 def photo_folder(count: int, into: Path) -> list[Path]:
-    sources = PHOTOS + sorted(p for p in EXTRA.iterdir() if p.is_file()) if EXTRA.is_dir() else PHOTOS
+    extra = sorted(p for p in EXTRA.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES) if EXTRA.is_dir() else []
+    sources = PHOTOS + extra
     files = []
     for i in range(count):
         source = sources[i % len(sources)]
