@@ -33,6 +33,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 from collections.abc import Mapping, Sequence
@@ -152,16 +153,38 @@ def preprocess_image(img: Image.Image, p: Preprocess) -> np.ndarray:
     if img.mode != "RGB":
         raise ValueError(f"expected an RGB image, got mode {img.mode!r}; load it with imageio.load_image()")
     pixels = _resize_and_crop(img, p.resize, p.crop, INTERPOLATIONS[p.interpolation])
-    values = pixels.astype(np.float32) / np.float32(255)  # == torch .float().div(255)
-    if p.value_range != _DEFAULT_RANGE:
-        low, high = p.value_range
-        values = np.float32(low) + values * np.float32(high - low)
-    values = (values - np.asarray(p.mean, dtype=np.float32)) / np.asarray(p.std, dtype=np.float32)
-    if p.channel_order == "BGR":
-        values = values[:, :, ::-1]
+    table = _level_table(p.value_range, p.mean, p.std)
+    order = (2, 1, 0) if p.channel_order == "BGR" else (0, 1, 2)  # output channel k comes from source order[k]
+    height, width = pixels.shape[:2]
     if p.layout == "NCHW":
-        values = values.transpose(2, 0, 1)
-    return np.ascontiguousarray(values, dtype=np.float32)
+        out = np.empty((3, height, width), dtype=np.float32)
+        for k, channel in enumerate(order):
+            np.take(table[channel], pixels[:, :, channel], out=out[k])
+        return out
+    out = np.empty((height, width, 3), dtype=np.float32)
+    for k, channel in enumerate(order):
+        out[:, :, k] = np.take(table[channel], pixels[:, :, channel])
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _level_table(
+    value_range: tuple[float, float], mean: tuple[float, float, float], std: tuple[float, float, float]
+) -> np.ndarray:
+    """The normalised float32 value of each of the 256 levels of each channel, shape (3, 256), read-only.
+
+    The arithmetic is exactly what would be done on every pixel (``uint8 / 255`` in float32 like torch's
+    ``.float().div(255)``, the value range, then ``(x - mean) / std``), so looking pixels up in this table
+    gives bit-identical values about eight times faster than computing them on a 224x224 image.
+    """
+    values = np.arange(256, dtype=np.uint8).astype(np.float32)[:, None] / np.float32(255)
+    if value_range != _DEFAULT_RANGE:
+        low, high = value_range
+        values = np.float32(low) + values * np.float32(high - low)
+    values = (values - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    table = np.ascontiguousarray(values.T, dtype=np.float32)
+    table.flags.writeable = False
+    return table
 
 
 def preprocess_batch(images: Sequence[Image.Image], p: Preprocess) -> np.ndarray:

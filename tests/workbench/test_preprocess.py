@@ -241,6 +241,35 @@ def test_value_range_minus_one_to_one_endpoints() -> None:
     assert out[0].max() == -1.0 and out[1].min() == 1.0
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("channel_order", ["RGB", "BGR"])
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)])
+def test_every_level_is_computed_as_on_the_whole_image(
+    layout: str, channel_order: str, value_range: tuple[float, float]
+) -> None:
+    """The per-level table gives exactly the float32 arithmetic done pixel by pixel, for all 256 levels."""
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    pixels = np.stack([levels, levels.T, 255 - levels], axis=-1)  # every level in every channel
+    p = Preprocess(
+        resize=16,
+        crop=(16, 16),
+        mean=(0.3, 0.5, 0.7),
+        std=(0.2, 0.25, 0.4),
+        value_range=value_range,
+        channel_order=channel_order,
+        layout=layout,
+    )
+    values = pixels.astype(np.float32) / np.float32(255)
+    if value_range != (0.0, 1.0):
+        values = np.float32(value_range[0]) + values * np.float32(value_range[1] - value_range[0])
+    values = (values - np.asarray(p.mean, np.float32)) / np.asarray(p.std, np.float32)
+    values = values[:, :, ::-1] if channel_order == "BGR" else values
+    expected = values.transpose(2, 0, 1) if layout == "NCHW" else values
+    ours = preprocess_image(Image.fromarray(pixels), p)
+    assert ours.dtype == np.float32 and ours.flags.c_contiguous
+    assert np.array_equal(ours, expected)
+
+
 # ---------------------------------------------------------------- batch, purity, input checks
 
 
