@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
@@ -110,12 +111,21 @@ def latency(path: Path, model: EngineModel, rounds: int, threads: int) -> None:
         print(f"  {name:58s} {1000 * value:8.2f} ms  {value / base:5.2f}x")
 
 
+def classify_all(model: EngineModel, files: list[Path]) -> list[object]:
+    return list(classify_paths(model, files))
+
+
 def folder_rate(entry_path: Path, photos: int, rounds: int) -> None:
     entry = inspect_model(entry_path)
-    models = {"OpenVINO": open_model(entry, engine="openvino"), "ONNX Runtime CPU": load_model(entry, "cpu")}
+    models: dict[str, EngineModel] = {
+        "OpenVINO": open_model(entry, engine="openvino"),
+        "ONNX Runtime CPU": load_model(entry, "cpu"),
+    }
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as scratch:
         files = photo_folder(photos, Path(scratch))
-        times = alternate({name: lambda m=m: list(classify_paths(m, files)) for name, m in models.items()}, rounds)
+        times = alternate(
+            {name: functools.partial(classify_all, model, files) for name, model in models.items()}, rounds
+        )
     rates = {name: photos / statistics.median(values) for name, values in times.items()}
     print(f"\nfolder of {photos} photos, {rounds} alternating rounds (median images/s):")
     for name, rate in rates.items():
