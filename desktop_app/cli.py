@@ -410,7 +410,10 @@ def _profile_openvino(model: OpenVinoModel, image: Image.Image, args: argparse.N
             raise UsageError(f"{display_path(args.csv)}: cannot write CSV ({exc.strerror or exc})") from exc
     if args.json:
         grouping = (args.group_by, args.depth)
-        print(cli_engine.openvino_profile_json(model, profile, ascii_only(out), groups, grouping), file=out)
+        text = cli_engine.openvino_profile_json(
+            model, profile, ascii_only(out), groups, grouping, image=display_path(args.image)
+        )
+        print(text, file=out)
     else:
         cli_engine.print_openvino_profile(model.entry.name, profile, None, out, groups, args.group_by)
     return EXIT_OK

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from desktop_app.core.catalog import ModelEntry
+from desktop_app.core.evaluate import file_sha256
+from desktop_app.core.openvino_engine import OpenVinoModel
 from desktop_app.core.openvino_profiling import LayerGroup, OpenVinoProfile, group_layers
 from desktop_app.core.providers import PROVIDER_CHOICES
 from desktop_app.core.runtime import (
@@ -38,6 +40,7 @@ from desktop_app.core.runtime import (
     parse_engine_choice,
     ran_text,
 )
+from workbench.environment import environment
 from workbench.names import display_path, printable
 from workbench.paths import ENV_VAR
 
@@ -286,13 +289,21 @@ def openvino_profile_json(
     ensure_ascii: bool,
     groups: Sequence[LayerGroup] | None = None,
     grouping: tuple[str, int] = ("module", 0),
+    image: str | None = None,
 ) -> str:
     """The OpenVINO profile as strict JSON: what ran, the totals and one object per layer (or per group of
-    ``groups``; ``grouping`` is ``(group_by, depth)``, recorded as given)."""
+    ``groups``; ``grouping`` is ``(group_by, depth)``, recorded as given).
+
+    Like ONNX Runtime's (:func:`desktop_app.core.profiling.to_json`) it records the model file and its sha256,
+    ``image`` (what was measured; None: not named), the versions, the CPU, the threads asked for and the load.
+    """
     summary = {
         "model": printable(model.entry.name),
         "model_file": display_path(model.entry.path),
+        "model_sha256": file_sha256(model.entry.path),
+        "image": None if image is None else printable(image),
         **engine_fields(model),
+        **environment(model.threads if isinstance(model, OpenVinoModel) else None),
         "runs": profile.runs,
         "warmup": profile.warmup,
         "wall_median_ms": round(profile.wall_median_us / 1000, 6),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -85,7 +85,7 @@ class LayerGroup:
     p90_us: float
     min_us: float
     max_us: float
-    share: float  # percent of the sum of all layers' medians
+    share: float  # percent of the medians of all the groups of its grouping, summed
 
     @property
     def median_ms(self) -> float:
@@ -254,7 +254,9 @@ def group_layers(profile: OpenVinoProfile, depth: int, by: str = "module") -> li
     in the order of the rows), by op type (``"op"``) or by kernel (``"provider"``), sorted by median, longest first.
 
     Each timed run's member times are summed, then median/p90/min/max are taken over those sums; rows made without
-    per-run times (``times_us`` empty) contribute their own median/p90/min/max, summed.
+    per-run times (``times_us`` empty) contribute their own median/p90/min/max, summed. A group's ``share`` is its
+    median's percent of the groups' medians summed, so that one grouping's shares add up to 100 (a median of sums
+    is not the sum of the members' medians).
 
     Raises:
         ValueError: ``depth`` < 0 or ``by`` is not one of :data:`OV_GROUPINGS`.
@@ -264,16 +266,22 @@ def group_layers(profile: OpenVinoProfile, depth: int, by: str = "module") -> li
     if by not in OV_GROUPINGS:
         raise ValueError(f"cannot group by {by!r}; expected one of {', '.join(OV_GROUPINGS)}")
     if by == "module" and depth == 0:
-        return [_group(row.module, [row], profile.layer_sum_us) for row in profile.rows]
+        return _with_shares([_group(row.module, [row]) for row in profile.rows])
     groups: dict[str, list[LayerTiming]] = defaultdict(list)
     for row in profile.rows:
         key = block_of(row.module, depth) if by == "module" else row.op_type if by == "op" else row.kernel
         groups[key].append(row)
-    out = [_group(name, members, profile.layer_sum_us) for name, members in groups.items()]
+    out = _with_shares([_group(name, members) for name, members in groups.items()])
     return sorted(out, key=lambda g: (-g.median_us, g.name))
 
 
-def _group(name: str, members: Sequence[LayerTiming], total_us: float) -> LayerGroup:
+def _with_shares(groups: list[LayerGroup]) -> list[LayerGroup]:
+    total = sum(g.median_us for g in groups)
+    return [replace(g, share=100.0 * g.median_us / total if total > 0 else 0.0) for g in groups]
+
+
+def _group(name: str, members: Sequence[LayerTiming]) -> LayerGroup:
+    """The group of ``members`` with its times; its share is set by :func:`_with_shares`."""
     runs = {len(m.times_us) for m in members}
     if len(runs) == 1 and 0 not in runs:
         sums = np.sum([m.times_us for m in members], axis=0, dtype=np.float64)
@@ -296,7 +304,7 @@ def _group(name: str, members: Sequence[LayerTiming], total_us: float) -> LayerG
         p90_us=p90,
         min_us=low,
         max_us=high,
-        share=100.0 * median / total_us if total_us > 0 else 0.0,
+        share=0.0,
     )
 
 

@@ -214,7 +214,7 @@ def openvino_gap_note(found: OpenVinoProfile) -> str:
 
 def export_text(report: Report, depth: int, fmt: str, image: str | None = None) -> str:
     """The table at ``depth`` as CSV, or the report summary plus those rows as JSON (naming ``image``; on OpenVINO
-    the CSV and JSON of ``profile --engine openvino``, which name no image)."""
+    the CSV and JSON of ``profile --engine openvino``)."""
     if fmt not in ("csv", "json"):
         raise ValueError(f"unknown export format {fmt!r}; expected csv or json")
     if isinstance(report, OpenVinoReport):
@@ -222,6 +222,8 @@ def export_text(report: Report, depth: int, fmt: str, image: str | None = None) 
         groups = cli_engine.openvino_groups(report.profile, level, by)
         if fmt == "csv":
             return cli_engine.openvino_profile_csv(report.profile, groups)
-        return cli_engine.openvino_profile_json(report.engine_model, report.profile, False, groups, (by, level))
+        return cli_engine.openvino_profile_json(
+            report.engine_model, report.profile, False, groups, (by, level), image=image
+        )
     rows = rows_at(report, depth)
     return to_csv(rows) if fmt == "csv" else to_json(report, rows, image=image)

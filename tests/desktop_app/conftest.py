@@ -2,7 +2,8 @@
 
 Everything is built once per test session in a temporary folder (by ``tests/desktop_app/helpers.py``,
 with torch + onnx). When ``exporter.api.export_model`` exists, ``resnet18_64`` uses it for a realistic
-resnet18 at 64 px with random weights.
+resnet18 at 64 px with random weights. Auto's engine does not depend on which CPU runs the suite
+(:func:`auto_is_onnxruntime`).
 
 Run: ``pytest tests/desktop_app -q``
 """
@@ -14,7 +15,21 @@ from typing import Any
 
 import pytest
 
+from desktop_app.core import runtime
 from tests.desktop_app.helpers import Photos, Zoo, build_zoo, write_photos
+from workbench.cpu import cpu_info
+
+#: The CPU features that make Auto pick OpenVINO (:data:`desktop_app.core.runtime.AMX_FEATURES`).
+AMX_FLAGS = frozenset(runtime.AMX_FEATURES)
+
+
+@pytest.fixture(autouse=True)
+def auto_is_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auto's CPU rule sees this CPU without AMX, so that Auto means ONNX Runtime on every machine CI runs on
+    (with AMX it means OpenVINO); the tests of the rule patch ``runtime.cpu_info`` themselves. CLI subprocesses
+    are not patched: their tests name the engine they check."""
+    name, features = cpu_info()
+    monkeypatch.setattr(runtime, "cpu_info", lambda: (name, tuple(f for f in features if f not in AMX_FLAGS)))
 
 
 @pytest.fixture(scope="session")

@@ -104,8 +104,9 @@ def test_bad_usage_exit_2(zoo: Zoo, photos: Photos, tmp_path: Path, args: tuple[
 def test_profile_table_json_and_csv(models: Path, photos: Photos, tmp_path: Path) -> None:
     out_csv = tmp_path / "timing.csv"
     proc = run_cli(
-        "profile", photos.good[0], "--runs", "3", "--warmup", "1", "--depth", "1", "--csv", out_csv, models=models
-    )
+        "profile", photos.good[0], "--engine", "onnxruntime", "--runs", "3", "--warmup", "1", "--depth", "1",
+        "--csv", out_csv, models=models,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "module" in proc.stdout and "layer1" in proc.stdout and "sum of layer times" in proc.stdout
     rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))

@@ -136,12 +136,17 @@ def test_classify_engine_flags_name_what_ran(models: Path, photos: Photos) -> No
     assert text.stdout.splitlines()[0].endswith("on ONNX Runtime CPU, fp32")
 
 
-@pytest.mark.skipif(not NATIVE_BF16, reason="this CPU does not compute bfloat16 natively")
-def test_precision_hint_bf16(models: Path, photos: Photos) -> None:
+def test_precision_hint_bf16_runs_where_the_cpu_has_it_and_is_refused_where_not(
+    models: Path, photos: Photos
+) -> None:
     proc = run_cli("classify", photos.good[0], "--precision-hint", "bf16", "--json", models=models)
-    assert proc.returncode == 0, proc.stderr
-    line = json.loads(proc.stdout.splitlines()[0])
-    assert (line["engine"], line["precision"]) == ("openvino", "bf16")
+    if NATIVE_BF16:
+        assert proc.returncode == 0, proc.stderr
+        line = json.loads(proc.stdout.splitlines()[0])
+        assert (line["engine"], line["precision"]) == ("openvino", "bf16")
+    else:  # refused, not run in fp32 behind the user's back
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert "bf16 refused on CPU: OpenVINO reports no BF16 capability on this CPU" in proc.stderr
 
 
 def test_strict_fails_when_cuda_falls_back(models: Path, photos: Photos) -> None:

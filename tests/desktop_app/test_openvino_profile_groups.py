@@ -44,6 +44,11 @@ def test_group_times_are_taken_over_the_per_run_sums() -> None:
     assert (layer1.name, layer1.layers, layer1.op_types, layer1.kernels) == ("layer1", 2, "Convolution", "brgconv, jit")
     assert (layer1.median_us, layer1.min_us, layer1.max_us) == (11.0, 2.0, 11.0)  # runs: 11, 11, 2 -- not 1 + 1
     assert (fc.name, fc.median_us, graph.name, graph.median_us) == ("fc", 4.0, "(graph)", 0.5)
+    # shares of the groups' medians (11 + 4 + 0.5), which add up to 100; not of the layers' medians (6.5)
+    assert layer1.share == pytest.approx(100 * 11 / 15.5)
+    assert sum(g.share for g in (layer1, fc, graph)) == pytest.approx(100)
+    for depth, by in ((0, "module"), (2, "module"), (0, "provider"), (0, "op")):
+        assert sum(g.share for g in group_layers(profile, depth, by)) == pytest.approx(100)
     assert [g.name for g in group_layers(profile, 2)] == ["fc", "layer1.0", "layer1.1", "(graph)"]  # medians 4, 1, 1
     assert [g.name for g in group_layers(profile, 0)] == [r.module for r in rows]  # depth 0: the single layers
     by_kernel = {g.name: g for g in group_layers(profile, 0, "provider")}

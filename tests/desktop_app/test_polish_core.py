@@ -134,10 +134,16 @@ def test_classify_lists_the_files_sharing_a_name_and_exits_2(twins: Path, tmp_pa
     assert "other.onnx" not in line
 
 
-def test_profile_json_records_the_model_file_image_versions_cpu_threads_and_load(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("engine", "name_key", "op_type"), [("onnxruntime", "module", "Conv"), ("openvino", "group", "Convolution")]
+)
+def test_profile_json_records_the_model_file_image_versions_cpu_threads_and_load(
+    tmp_path: Path, engine: str, name_key: str, op_type: str
+) -> None:
     model = conv_head_model(tmp_path / "old_zoo.onnx")
     image = square(tmp_path / "red.png", (230, 10, 10))
-    done = run_cli("profile", image, "--model", model, "--json", "--runs", "2", "--group-by", "op")
+    args = ("--model", model, "--engine", engine, "--json", "--runs", "2", "--group-by", "op")
+    done = run_cli("profile", image, *args)
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert record["model_file"] == str(model)
@@ -146,13 +152,14 @@ def test_profile_json_records_the_model_file_image_versions_cpu_threads_and_load
     assert record["versions"]["python"] and (record["versions"]["onnxruntime"] or record["versions"]["onnxruntime-gpu"])
     assert record["hardware"]["cpu"] and record["hardware"]["logical_cores"] >= 1
     assert "threads" in record and len(record["load_average_1_5_15"]) == 3
-    assert record["runs"] == 2
-    assert {row["module"] for row in record["rows"]} >= {"Conv", "ReduceMean"}  # grouped by op type
+    assert record["runs"] == 2 and record["engine"] == engine
+    assert {row[name_key] for row in record["rows"]} >= {op_type, "ReduceMean"}  # grouped by op type
 
 
 def test_profile_text_explains_the_gap_and_uses_the_shared_default_runs(tmp_path: Path) -> None:
     model = conv_head_model(tmp_path / "old_zoo.onnx")
-    done = run_cli("profile", square(tmp_path / "red.png", (230, 10, 10)), "--model", model, "--group-by", "provider")
+    image = square(tmp_path / "red.png", (230, 10, 10))
+    done = run_cli("profile", image, "--model", model, "--engine", "onnxruntime", "--group-by", "provider")
     assert done.returncode == 0, done.stderr
     assert f"median of {DEFAULT_RUNS} runs" in done.stdout
     assert "outside the layers' kernels" in done.stdout

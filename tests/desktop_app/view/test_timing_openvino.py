@@ -150,7 +150,8 @@ def test_openvino_export_writes_the_profile_commands_csv_and_json(
     table = list(csv.DictReader(io.StringIO(layers_csv)))
     assert {"conv1", "layer1.0", "fc"} <= {r["module"] for r in table} and all(r["kernel"] for r in table)
     record = json.loads(controller.export(tmp_path / "layers.json", "json").read_text(encoding="utf-8"))
-    assert record == json.loads(cli_engine.openvino_profile_json(ov_model, report.profile, False))
+    expected = cli_engine.openvino_profile_json(ov_model, report.profile, False, image=record["image"])
+    assert record == json.loads(expected) and record["model_sha256"] and record["image"] is not None
     assert record["engine"] == "openvino" and record["device"] == "CPU" and record["runs"] == 3
     assert len(record["rows"]) == len(report.profile.rows) and record["not_run"] == report.profile.not_run
     controller.panel.depth_combo.setCurrentIndex(controller.panel.depth_combo.findData(1))
