@@ -136,9 +136,7 @@ def test_classify_engine_flags_name_what_ran(models: Path, photos: Photos) -> No
     assert text.stdout.splitlines()[0].endswith("on ONNX Runtime CPU, fp32")
 
 
-def test_precision_hint_bf16_runs_where_the_cpu_has_it_and_is_refused_where_not(
-    models: Path, photos: Photos
-) -> None:
+def test_precision_hint_bf16_runs_where_the_cpu_has_it_and_is_refused_where_not(models: Path, photos: Photos) -> None:
     proc = run_cli("classify", photos.good[0], "--precision-hint", "bf16", "--json", models=models)
     if NATIVE_BF16:
         assert proc.returncode == 0, proc.stderr

@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino): no OpenVINO engine to test")
 
+from desktop_app.core import openvino_engine
 from desktop_app.core.catalog import inspect_model
 from desktop_app.core.classify import classify_images
 from desktop_app.core.openvino_engine import (
@@ -39,6 +40,7 @@ from workbench.imageio import load_image
 from workbench.preprocess import preprocess_batch
 
 NATIVE_BF16 = bf16_support("CPU") is None
+CORE = openvino_engine._core()  # the process's real openvino.Core
 
 
 def _batch(entry: Any, n: int) -> np.ndarray:
@@ -144,10 +146,36 @@ def test_bf16_runs_where_native(zoo: Zoo) -> None:
     assert any("bf16" in kernel for kernel in kernels), kernels
 
 
-def test_bf16_refused_without_native_support(zoo: Zoo, monkeypatch: pytest.MonkeyPatch) -> None:
+class _Capabilities:
+    """OpenVINO's real Core, except that the CPU reports ``capabilities`` as its OPTIMIZATION_CAPABILITIES."""
+
+    def __init__(self, core: Any, capabilities: tuple[str, ...]) -> None:
+        self._core, self._capabilities = core, capabilities
+
+    def get_property(self, device: str, name: str) -> Any:
+        if (device, name) == ("CPU", "OPTIMIZATION_CAPABILITIES"):
+            return list(self._capabilities)
+        return self._core.get_property(device, name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "why"),
+    [
+        (("FP32", "BF16", "INT8"), r"Old CPU\) has neither avx512_bf16 nor amx_bf16: OpenVINO would emulate"),
+        (("FP32", "INT8"), r"OpenVINO reports no BF16 capability on this CPU \(Old CPU; it reports FP32, INT8\)"),
+    ],
+    ids=["openvino-says-bf16-but-the-cpu-lacks-it", "openvino-says-no-bf16"],
+)
+def test_bf16_refused_without_native_support(
+    zoo: Zoo, monkeypatch: pytest.MonkeyPatch, capabilities: tuple[str, ...], why: str
+) -> None:
     entry = inspect_model(zoo.workbench)
-    monkeypatch.setattr("desktop_app.core.openvino_engine.cpu_info", lambda: ("Old CPU", ("avx2",)))
-    with pytest.raises(Bf16UnavailableError, match=r"tinynet-tiny-10-fp32\.onnx.*Old CPU.*avx512_bf16"):
+    monkeypatch.setattr(openvino_engine, "cpu_info", lambda: ("Old CPU", ("avx2",)))
+    monkeypatch.setattr(openvino_engine, "_core", lambda: _Capabilities(CORE, capabilities))
+    with pytest.raises(Bf16UnavailableError, match=rf"tinynet-tiny-10-fp32\.onnx: bf16 refused on CPU: .*{why}"):
         load_openvino(entry, precision="bf16")
     assert bf16_support("GPU") == "bf16 is offered on the CPU only, not on OpenVINO device GPU"
 
