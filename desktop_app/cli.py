@@ -55,7 +55,7 @@ from desktop_app.core.profiling import (
     to_json,
 )
 from desktop_app.core.providers import PROVIDER_CHOICES, ModelLoadError, one_line
-from desktop_app.core.runtime import EngineModel, LoadedModel, ran_text
+from desktop_app.core.runtime import EngineModel, LoadedModel, int8_cpu_note, ran_text
 from workbench.atomic import write_text_atomic
 from workbench.imageio import ImageLoadError, PathProblem, find_image_files, load_image
 from workbench.names import display_path, printable
@@ -279,6 +279,8 @@ def _warn_about(model: EngineModel, entry: ModelEntry, provider: str) -> None:
         )
     elif model.fallback_reason and model.engine == "onnxruntime" and model.device == "CPU":
         log.info("note: running on %s: %s", ran_text(model), printable(model.fallback_reason))
+    if (saturates := int8_cpu_note(model)) is not None:
+        log.info("note: %s: %s", display_path(entry.path.name), saturates)
     if model.golden is not None and not model.golden.passed:
         log.warning("warning: %s: %s", display_path(entry.path.name), printable(model.golden.message))
     log.debug("opened %s (%s) on %s; providers %s", display_path(entry.path), entry.name, ran_text(model),

@@ -31,7 +31,7 @@ from desktop_app.core.overrides import (
     remembered_entry,
 )
 from desktop_app.core.providers import NO_NVIDIA_GPU, ORT_ERRORS, one_line
-from desktop_app.core.runtime import EngineModel, SessionCache, ran_text, with_entry
+from desktop_app.core.runtime import EngineModel, SessionCache, int8_cpu_note, ran_text, with_entry
 from desktop_app.view.model_info import ModelInfo
 from desktop_app.view.qimage import PREVIEW_SIDE, THUMB_SIDE, qimage_to_png_bytes, shrunk, to_qimage
 from workbench.imageio import CLIPBOARD_NAME, FoundImages, ImageLoadError, find_image_files, load_image
@@ -72,7 +72,7 @@ class Loaded:
     seconds: float
     cached: bool = False
     choice: str = "auto"  # the Engine choice it was opened for (a key of ENGINE_CHOICES)
-    note: str = ""  # why remembered overrides were not used ("" when there were none or they applied)
+    note: str = ""  # why remembered overrides were not used, and int8 saturating on this CPU ("": nothing to say)
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,18 @@ def engine_items() -> list[tuple[str, str]]:
     return [(ENGINE_CHOICES[value][0], value) for value in offered]
 
 
+def unoffered_note(choice: str) -> str:
+    """Why the remembered Engine ``choice`` is not among :func:`engine_items` here; the window starts on Auto."""
+    label = ENGINE_CHOICES[choice][0] if choice in ENGINE_CHOICES else choice
+    if not openvino_available():
+        why = 'OpenVINO is not installed (pip install -e ".[perf]")'
+    elif choice == "openvino-bf16":
+        why = bf16_support("CPU") or "bf16 is not offered"
+    else:
+        why = f"OpenVINO reports {', '.join(openvino_devices()) or 'no device'}"
+    return f"Using Auto: the remembered Engine {label} is not offered on this machine ({why})"
+
+
 def ort_provider(choice: str) -> str:
     """The ONNX Runtime provider for the tabs that run ONNX Runtime copies of the graph (Explain, Inspect)."""
     return choice if choice in ("auto", "cpu", "cuda") else "cpu"
@@ -113,7 +125,8 @@ def load(cache: SessionCache, entry: ModelEntry, choice: str, store: OverrideSto
     """Open (or fetch from the cache) ``entry`` for the Engine ``choice`` (a key of :data:`ENGINE_CHOICES`, or an
     ONNX Runtime provider), with the preprocessing and label overrides remembered for its file in ``store``
     (default: the user's); ModelLoadError propagates. Remembered overrides that cannot be used (a damaged store,
-    a labels file gone) are said in :attr:`Loaded.note`; the model then runs as assumed.
+    a labels file gone) are said in :attr:`Loaded.note`; the model then runs as assumed. So is an int8 file on a
+    CPU where int8 saturates (:func:`~desktop_app.core.runtime.int8_cpu_note`).
 
     Raises:
         ValueError: an unknown choice.
@@ -129,6 +142,7 @@ def load(cache: SessionCache, entry: ModelEntry, choice: str, store: OverrideSto
     except (OverrideStoreError, OverrideError) as exc:
         used, note = entry, f"{entry.path.name}: remembered overrides not used: {exc}"
     seconds = time.perf_counter() - start
+    note = " · ".join(n for n in (note, int8_cpu_note(model)) if n)
     return Loaded(with_entry(model, used), seconds, cached=len(cache) == before, choice=choice, note=note)
 
 

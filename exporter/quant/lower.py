@@ -42,6 +42,7 @@ from exporter.verify import (
 )
 from exporter.weights import ResolvedWeights
 from workbench.contract import ModelCard, NodeMap, golden_input
+from workbench.cpu import cpu_info, int8_saturates
 from workbench.imageio import load_image
 from workbench.preprocess import Preprocess, preprocess_batch
 
@@ -145,7 +146,11 @@ def _int8(
         log(f"int8: calibration image left out: {reason}")
     settings = Int8Settings(method=method, overrides=shared_concat_params(pre, calib.batch, scratch))
     evaluation = np.concatenate([calib.batch, inputs])
+    if int8_saturates():
+        log(f"int8: note: this CPU ({cpu_info()[0]}) has AVX2 but no VNNI or AMX: its int8 sums saturate, so the "
+            "accuracy measured here (and the fp32 fallbacks chosen by it) is lower than on CPUs with them")  # fmt: skip
     fallbacks, score, rounds = lower_int8(pre, out, calib.batch, evaluation, settings, scratch, log, names)
+    measured_on = {"cpu": cpu_info()[0], "cpu_features": list(cpu_info()[1]), "int8_saturates": int8_saturates()}
     return settings.describe() | {
         "calibration": calib.describe(),
         "rewrites": {
@@ -157,7 +162,7 @@ def _int8(
         "fp32_fallback": [f.describe(names) for f in fallbacks],
         "fp32_fallback_rounds": rounds,
         "convolutions": conv_counts(graph, {n for f in fallbacks for n in f.nodes}),
-        "vs_fp32_onnx": score | {"inputs": "calibration images + verification photos"},
+        "vs_fp32_onnx": score | {"inputs": "calibration images + verification photos", "measured_on": measured_on},
     }
 
 

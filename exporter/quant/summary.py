@@ -70,6 +70,9 @@ def summary_lines(quantization: Mapping[str, Any]) -> list[str]:
             f"output SQNR {score['sqnr_db']:.1f} dB vs the fp32 graph on {score.get('images', '?')} images "
             f"({calibration.get('images', '?')} for calibration)"
         )
+    measured_on: Mapping[str, Any] = score.get("measured_on", {})
+    if measured_on.get("int8_saturates"):
+        parts.append(f"measured on {measured_on.get('cpu', '?')}, whose int8 sums saturate (no VNNI or AMX)")
     if "top1_agreement" in check:
         agree, inputs = check["top1_agreement"], check.get("inputs", "?")
         parts.append(f"top-1 agreement with PyTorch fp32 {agree:.1%} on {inputs} verification inputs")

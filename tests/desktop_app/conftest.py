@@ -17,7 +17,7 @@ import pytest
 
 from desktop_app.core import runtime
 from tests.desktop_app.helpers import Photos, Zoo, build_zoo, write_photos
-from workbench.cpu import cpu_info
+from workbench.cpu import cpu_info, int8_saturates
 
 #: The CPU features that make Auto pick OpenVINO (:data:`desktop_app.core.runtime.AMX_FEATURES`).
 AMX_FLAGS = frozenset(runtime.AMX_FEATURES)
@@ -26,10 +26,14 @@ AMX_FLAGS = frozenset(runtime.AMX_FEATURES)
 @pytest.fixture(autouse=True)
 def auto_is_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
     """Auto's CPU rule sees this CPU without AMX, so that Auto means ONNX Runtime on every machine CI runs on
-    (with AMX it means OpenVINO); the tests of the rule patch ``runtime.cpu_info`` themselves. CLI subprocesses
-    are not patched: their tests name the engine they check."""
+    (with AMX it means OpenVINO), and with VNNI, so that int8 files load without the saturation note; the
+    tests of both patch ``runtime.cpu_info`` themselves. CLI subprocesses are not patched: their tests name
+    the engine they check."""
     name, features = cpu_info()
-    monkeypatch.setattr(runtime, "cpu_info", lambda: (name, tuple(f for f in features if f not in AMX_FLAGS)))
+    seen = tuple(f for f in features if f not in AMX_FLAGS)
+    if int8_saturates(features):  # nor does whether int8 saturates (AVX2 without VNNI): the tests of it patch it
+        seen += ("avx_vnni",)
+    monkeypatch.setattr(runtime, "cpu_info", lambda: (name, seen))
 
 
 @pytest.fixture(scope="session")

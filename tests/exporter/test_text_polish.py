@@ -114,3 +114,8 @@ def test_a_node_without_a_module_is_named_in_brackets() -> None:
         "verification inputs"
     )
     assert row == "  [node_Add_9]  Add  it loses 9 dB" and header == "  kept in fp32  op   reason"
+    facts["vs_fp32_onnx"] |= {"measured_on": {"cpu": "AMD EPYC 7B13", "int8_saturates": True}}
+    assert (
+        "(14 for calibration); measured on AMD EPYC 7B13, whose int8 sums saturate (no VNNI or AMX); top-1"
+        in (summary_lines(facts)[0])
+    )

@@ -87,6 +87,22 @@ def test_bf16_choice_is_remembered_and_restored(make_window, model_bank, setting
     assert again.loaded.model.precision == "bf16"
 
 
+def test_a_remembered_engine_this_machine_does_not_offer_starts_on_auto_and_says_why(
+    make_window, model_bank, settings: AppSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.remember_engine("openvino-bf16")  # e.g. chosen on the Intel machine, the settings copied here
+    monkeypatch.setattr(backend, "bf16_support", lambda device="CPU": "no native bf16 (patched)")
+    window = make_window(model_bank["tiny"])
+    assert window.engine_choice() == "auto" and window.loaded.model.precision == "fp32"
+    message = window.status.message_label.text()  # all of it (the label elides only when it paints)
+    assert message == (
+        "Using Auto: the remembered Engine OpenVINO CPU bf16 is not offered on this machine (no native bf16 (patched))"
+    )
+    monkeypatch.setattr(backend, "openvino_available", lambda: False)
+    settings.remember_engine("openvino")
+    assert "OpenVINO is not installed" in make_window(model_bank["tiny"]).status.message_label.text()
+
+
 def test_engine_setting_is_validated(tmp_path: Path) -> None:
     path = tmp_path / "desktop.conf"
     path.write_text("[model]\nengine=tensorrt\nprovider=cuda\n")

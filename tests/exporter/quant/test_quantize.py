@@ -18,6 +18,7 @@ from exporter.api import ExportResult, export_model
 from exporter.errors import ExporterError, VerificationError
 from tests.helpers import profiled_node_names
 from workbench.contract import ModelCard
+from workbench.cpu import cpu_info, int8_saturates
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # every test gets its own optimized-model cache
 
@@ -39,6 +40,9 @@ def test_int8_export_is_quantized_verified_and_described(int8_export: ExportResu
     assert q["calibration"]["images"] >= 8 and "shipped photos" in q["calibration"]["source"]
     assert isinstance(q["fp32_fallback"], list)
     assert {"rule", "top1_agreement", "max_abs_diff", "tolerance"} <= set(q["verification"])
+    name, features = cpu_info()  # the accuracy figures depend on the CPU they were measured on
+    measured_on = {"cpu": name, "cpu_features": list(features), "int8_saturates": int8_saturates()}
+    assert q["vs_fp32_onnx"]["measured_on"] == measured_on
     ops = {n.op_type for n in onnx.load(str(int8_export.path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
 
