@@ -26,7 +26,8 @@ from desktop_app import cli_engine, cli_log
 from desktop_app.core.catalog import ModelEntry, choose_model
 from desktop_app.core.evaluate import ModelEvaluation, compare, evaluate_model
 from desktop_app.core.labelled import LabelledDataError, LabelledSet, read_labelled, read_mapping, unknown_counts
-from desktop_app.core.runtime import ran_text
+from desktop_app.core.providers import NO_NVIDIA_GPU
+from desktop_app.core.runtime import int8_cpu_note, ran_text
 from workbench.names import display_path, printable
 from workbench.paths import dir_problem
 
@@ -130,8 +131,12 @@ def _evaluate_one(
     model = cli_engine.open_from_args(entry, args)
     for notice in entry.notices:
         cli_log.log().info("note: %s: %s", display_path(entry.path.name), printable(notice))
-    if model.fallback_reason and model.device == "CPU" and cli_engine.choice_of(args)[1] != "cpu":
+    if model.fallback_reason == NO_NVIDIA_GPU:  # Auto did not try CUDA: one quiet line, as classify says it
+        cli_log.log().info("note: running on %s: %s", ran_text(model), NO_NVIDIA_GPU)
+    elif model.fallback_reason and model.device == "CPU" and cli_engine.choice_of(args)[1] != "cpu":
         cli_log.log().warning("warning: running on %s: %s", ran_text(model), printable(model.fallback_reason))
+    if (saturates := int8_cpu_note(model)) is not None:  # the accuracy measured here is this CPU's, not the file's
+        cli_log.log().info("note: %s: %s", display_path(entry.path.name), saturates)
     cli_engine.check_strict(args, model)
     bar = tqdm(
         total=len(labelled.items),
