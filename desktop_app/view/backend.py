@@ -104,8 +104,11 @@ def engine_items() -> list[tuple[str, str]]:
     return [(ENGINE_CHOICES[value][0], value) for value in offered]
 
 
-def unoffered_note(choice: str) -> str:
-    """Why the remembered Engine ``choice`` is not among :func:`engine_items` here; the window starts on Auto."""
+def unoffered_notes(choice: str, shown: str) -> list[str]:
+    """``[]`` when the remembered Engine ``choice`` is the one ``shown``, else why it is not among
+    :func:`engine_items` on this machine (the window then starts on Auto)."""
+    if choice == shown:
+        return []
     label = ENGINE_CHOICES[choice][0] if choice in ENGINE_CHOICES else choice
     if not openvino_available():
         why = 'OpenVINO is not installed (pip install -e ".[perf]")'
@@ -113,7 +116,7 @@ def unoffered_note(choice: str) -> str:
         why = bf16_support("CPU") or "bf16 is not offered"
     else:
         why = f"OpenVINO reports {', '.join(openvino_devices()) or 'no device'}"
-    return f"Using Auto: the remembered Engine {label} is not offered on this machine ({why})"
+    return [f"Using Auto: the remembered Engine {label} is not offered on this machine ({why})"]
 
 
 def ort_provider(choice: str) -> str:

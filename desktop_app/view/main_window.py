@@ -97,7 +97,8 @@ class MainWindow(QMainWindow):
         geometry = self.settings.geometry
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1180, 760)
-        problems = self.settings.check() + self._engine_note  # stored values are validated; bad ones: defaults
+        problems = self.settings.check()  # every stored value is validated; bad ones fall back to defaults
+        problems += backend.unoffered_notes(self.settings.engine_choice, self.engine_choice())
         if problems:
             self.notify(" · ".join(problems), 60000)
         self.rescan()
@@ -111,9 +112,7 @@ class MainWindow(QMainWindow):
         self.provider_combo.setToolTip("Engine and device; the status bar says what really ran")
         for text, value in backend.engine_items():
             self.provider_combo.addItem(text, value)
-        remembered = self.provider_combo.findData(self.settings.engine_choice)
-        self.provider_combo.setCurrentIndex(max(0, remembered))
-        self._engine_note = [] if remembered >= 0 else [backend.unoffered_note(self.settings.engine_choice)]
+        self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(self.settings.engine_choice)))
         self.provider_combo.currentIndexChanged.connect(self._on_provider_changed)
         self.image_list = ImageList()
         self.batch_progress = BatchProgress()
