@@ -357,11 +357,11 @@ def int8_cpu_note(model: EngineModel) -> str | None:
     else ``None``: the file then answers less accurately than it does on CPUs with them, on either engine."""
     if model.device.split(",")[0].strip().upper() != "CPU" or "int8" not in ran_text(model):
         return None
-    features = cpu_info()[1]
+    name, features = cpu_info()
     if not int8_saturates(features):
         return None
     return (
-        f"int8 is less accurate on this CPU ({cpu_info()[0]}: AVX2, no VNNI or AMX): both engines' int8 kernels "
+        f"int8 is less accurate on this CPU ({name}: AVX2, no VNNI or AMX): both engines' int8 kernels "
         "saturate sums of int8 products here (EfficientNet-Lite0: 94.3% instead of 98.6% top-1 agreement with fp32 "
         "on 70 photos); the fp32 file is not affected"
     )
