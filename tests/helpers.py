@@ -40,6 +40,19 @@ def export_small(folder: Path, precision: str) -> ExportResult:
     )
 
 
+def copy_export(result: ExportResult, folder: Path) -> ExportResult:
+    """``result`` with its file copied into ``folder`` (created): a session's one export in a folder of its own.
+
+    The copy is the same bytes, so its card, golden record and verification still describe it; tests that
+    list or write into the model's folder see only this file.
+    """
+    import dataclasses
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(result, path=Path(shutil.copy2(result.path, folder / result.path.name)))
+
+
 def profiled_node_names(model_file: Path, folder: Path, size: int = 64) -> list[str]:
     """The node names ONNX Runtime's profiler reports for one run of ``model_file`` (CPU, all optimisations)."""
     import numpy as np

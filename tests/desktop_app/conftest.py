@@ -1,8 +1,8 @@
 """Shared fixtures for the desktop_app tests: small real ONNX files (ours, foreign and broken) and photos.
 
 Everything is built once per test session in a temporary folder (by ``tests/desktop_app/helpers.py``,
-with torch + onnx). When ``exporter.api.export_model`` exists, ``resnet18_64`` uses it for a realistic
-resnet18 at 64 px with random weights. Auto's engine does not depend on which CPU runs the suite
+with torch + onnx); ``resnet18_64`` is the exporter's realistic resnet18 at 64 px with random weights (the
+session's ``fp32_export``, copied). Auto's engine does not depend on which CPU runs the suite
 (:func:`auto_is_onnxruntime`).
 
 Run: ``pytest tests/desktop_app -q``
@@ -11,13 +11,17 @@ Run: ``pytest tests/desktop_app -q``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from desktop_app.core import runtime
 from tests.desktop_app.helpers import Photos, Zoo, build_zoo, write_photos
+from tests.helpers import copy_export
 from workbench.cpu import cpu_info, int8_saturates
+
+if TYPE_CHECKING:
+    from exporter.api import ExportResult
 
 #: The CPU features that make Auto pick OpenVINO (:data:`desktop_app.core.runtime.AMX_FEATURES`).
 AMX_FLAGS = frozenset(runtime.AMX_FEATURES)
@@ -47,14 +51,13 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Photos:
 
 
 @pytest.fixture(scope="session")
-def resnet18_export(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A realistic export (resnet18, 64 px, random weights) from the exporter: its ``ExportResult``."""
-    api = pytest.importorskip("exporter.api", reason="exporter.api not written yet")
-    out = tmp_path_factory.mktemp("exported")
-    return api.export_model("resnet18", "random", out, image_size=64, force=False, progress=False, log=lambda _: None)
+def resnet18_export(fp32_export: ExportResult, tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
+    """A realistic export (resnet18, 64 px, random weights) from the exporter, in a folder of its own: the
+    session's ``fp32_export`` copied (the same export is not traced again)."""
+    return copy_export(fp32_export, tmp_path_factory.mktemp("exported"))
 
 
 @pytest.fixture(scope="session")
-def resnet18_64(resnet18_export: Any) -> Path:
+def resnet18_64(resnet18_export: ExportResult) -> Path:
     """Path of the exporter's resnet18 at 64 px (random weights)."""
     return Path(resnet18_export.path)

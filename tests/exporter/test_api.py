@@ -13,14 +13,14 @@ import pytest
 import exporter.verify
 from exporter.api import ExportResult, export_model
 from exporter.errors import ExporterError, VerificationError
-from tests.helpers import profiled_node_names
+from tests.helpers import copy_export, profiled_node_names
 from workbench.contract import ModelCard, golden_input
 
 
 @pytest.fixture(scope="module")
-def resnet18_export(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
-    out = tmp_path_factory.mktemp("export")
-    return export_model("resnet18", "random", out, image_size=64, progress=False, log=lambda _: None)
+def resnet18_export(fp32_export: ExportResult, tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
+    """resnet18 at 64 px, random weights: the session's export, in a folder of its own."""
+    return copy_export(fp32_export, tmp_path_factory.mktemp("export"))
 
 
 def _metadata(path: Path) -> dict[str, str]:
