@@ -34,22 +34,6 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["CNN_WORKBENCH_OVERRIDES"] = str(scratch / "overrides.json")  # never the user's remembered overrides
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Long tests first, longest first (``@pytest.mark.slow(seconds=N)``: N is a rough figure from our 2-core
-    machines, used for this order only), the rest in their usual order after them.
-
-    pytest-xdist's worksteal gives each worker a contiguous half of this list and lets an idle worker take
-    tests from the *end* of the other's; so the end must be short tests, or one worker finishes the run
-    alone with a long training test while the other waits.
-    """
-
-    def seconds(item: pytest.Item) -> float:
-        marker = item.get_closest_marker("slow")
-        return float(marker.kwargs.get("seconds", 15)) if marker is not None else 0.0
-
-    items.sort(key=seconds, reverse=True)  # stable: equal figures keep the collection order (and module fixtures)
-
-
 @pytest.fixture(scope="session")
 def perf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("perf-models")

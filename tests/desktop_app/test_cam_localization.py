@@ -32,8 +32,6 @@ from desktop_app.core.runtime import LoadedModel, load_model
 from tests.helpers import PHOTOS
 from workbench.preprocess import Preprocess, preprocess_image
 
-pytestmark = pytest.mark.slow(seconds=30)  # the module exports the default model once
-
 CATS = (281, 282, 283, 284, 285)
 ESPRESSO = 967
 SIDE = 512  # composite side; resize 256 + crop 224 see x, y in [32, 480)

@@ -62,7 +62,6 @@ def test_list_shows_costs_and_availability(tmp_path: Path) -> None:
     assert "exported: resnet18-imagenet-1k-random-fp32.onnx" in rows["resnet18"]
 
 
-@pytest.mark.slow(seconds=35)
 def test_default_export_classifies_photos_from_metadata_alone(tmp_path: Path) -> None:
     out = tmp_path / "models"
     proc = run_cli("export", "--default", env={"CNN_WORKBENCH_MODELS": str(out)})
@@ -165,7 +164,6 @@ def test_offline_download_names_url_and_path(tmp_path: Path) -> None:
     assert _no_files(tmp_path / "o") and not expected.exists()
 
 
-@pytest.mark.slow(seconds=18)
 def test_disk_full_during_write(tmp_path: Path) -> None:
     def limit_file_size() -> None:  # runs in the child: writes past 1 MiB fail with EFBIG
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -188,7 +186,6 @@ def test_disk_full_during_write(tmp_path: Path) -> None:
     assert _no_files(out)
 
 
-@pytest.mark.slow(seconds=16)
 def test_disk_full_while_lowering_to_int8(tmp_path: Path) -> None:
     """The int8 branch writes intermediate models to a temporary folder first: a full disk there is named."""
 
@@ -208,7 +205,6 @@ def test_disk_full_while_lowering_to_int8(tmp_path: Path) -> None:
     assert _no_files(out) and not list(scratch.glob("cnn-quant-*"))  # (torch keeps its own caches there)
 
 
-@pytest.mark.slow(seconds=20)
 def test_interrupted_export_leaves_nothing(tmp_path: Path) -> None:
     """Ctrl+C while the model is being exported: exit 130, a one-line message, no file."""
     out = tmp_path / "o"
@@ -251,7 +247,6 @@ def test_interrupt_while_writing_removes_the_temp_file(tmp_path: Path, monkeypat
     assert _no_files(tmp_path)
 
 
-@pytest.mark.slow(seconds=16)
 def test_export_from_hub_cache_through_cli(tmp_path: Path, torch_home: Path) -> None:
     place_checkpoint(torch_home, "resnet18")
     out = tmp_path / "o"

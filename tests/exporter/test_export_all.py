@@ -69,7 +69,6 @@ def _check_file(path: Path, name: str, size: int) -> ModelCard:
     return card
 
 
-@pytest.mark.slow(seconds=30)
 @pytest.mark.parametrize("name", KINDS)
 def test_export_imagenet_from_hub_cache(name: str, torch_home: Path, tmp_path: Path) -> None:
     spec = models.get_spec(name)
@@ -86,7 +85,7 @@ def test_export_imagenet_from_hub_cache(name: str, torch_home: Path, tmp_path: P
     assert [p.name for p in result.path.parent.iterdir()] == [result.path.name]  # no temp files left
 
 
-@pytest.mark.slow(seconds=20)
+@pytest.mark.slow
 def test_resnet50_full_size(torch_home: Path, tmp_path: Path) -> None:
     place_checkpoint(torch_home, "resnet50")
     result = export_model("resnet50", "imagenet", tmp_path, progress=False, log=lambda _: None)

@@ -61,7 +61,6 @@ def test_bad_labels_file_is_one_error_naming_file_and_line(tmp_path: Path, case:
     assert not list(out.glob("*.onnx"))
 
 
-@pytest.mark.slow(seconds=20)
 def test_labels_file_with_final_newline_crlf_and_bom_keeps_every_index(tmp_path: Path) -> None:
     labels = tmp_path / "classes.txt"
     labels.write_bytes("\ufeffant\r\n  bee  \r\nwasp\r\n".encode())
@@ -95,7 +94,6 @@ def _all_files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file() or p.is_symlink()}
 
 
-@pytest.mark.slow(seconds=18)
 def test_checkpoint_label_set_cannot_steer_the_file_out_of_out(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path / "ckpt.pt", label_set="../../../../somewhere", labels=["ant", "bee", "wasp"])
     out = tmp_path / "a" / "b" / "c" / "models"
@@ -111,7 +109,6 @@ def test_checkpoint_label_set_cannot_steer_the_file_out_of_out(tmp_path: Path) -
     assert _labels_of(out / "resnet18-somewhere-ckpt-fp32-32px.onnx") == ["ant", "bee", "wasp"]
 
 
-@pytest.mark.slow(seconds=20)
 def test_a_long_weights_file_name_still_gives_a_file_name_that_fits(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path / f"{'w' * 240}.pt", label_set="custom", labels=["ant", "bee", "wasp"])
     out = tmp_path / "models"
@@ -152,7 +149,6 @@ def test_a_name_that_is_not_one_file_name_is_refused(tmp_path: Path, name: str) 
     assert inside(tmp_path, "resnet18-custom-x-fp32.onnx") == tmp_path / "resnet18-custom-x-fp32.onnx"
 
 
-@pytest.mark.slow(seconds=15)
 def test_dangling_symlink_models_folder_is_named_as_such(tmp_path: Path) -> None:
     link = tmp_path / "models"
     link.symlink_to(tmp_path / "gone")

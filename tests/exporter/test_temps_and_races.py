@@ -77,7 +77,6 @@ def _file(path: Path, data: bytes = b"partial model") -> Path:
     return path
 
 
-@pytest.mark.slow(seconds=30)
 def test_temp_file_of_a_killed_export_is_removed_by_the_next(tmp_path: Path) -> None:
     out = tmp_path / "models"
     args = _export_args(tmp_path, out)
@@ -106,7 +105,6 @@ def test_temp_file_of_a_killed_export_is_removed_by_the_next(tmp_path: Path) -> 
     assert (out / f"{stem}.onnx").is_file()
 
 
-@pytest.mark.slow(seconds=30)
 def test_scratch_folder_of_a_killed_lowering_is_removed_by_the_next(tmp_path: Path) -> None:
     scratch_root = tmp_path / "tmpdir"
     scratch_root.mkdir()
@@ -138,7 +136,6 @@ def _valid_model(path: Path) -> list[str]:
     return [p.value for p in model.metadata_props if p.key == "workbench.labels"]
 
 
-@pytest.mark.slow(seconds=15)
 @pytest.mark.parametrize("force", [False, True], ids=["without-force", "with-force"])
 def test_target_created_while_verifying_is_not_overwritten_without_force(tmp_path: Path, force: bool) -> None:
     out = tmp_path / "models"
@@ -168,7 +165,6 @@ def test_target_created_while_verifying_is_not_overwritten_without_force(tmp_pat
     assert list(out.glob(".*.onnx.tmp")) == []
 
 
-@pytest.mark.slow(seconds=25)
 def test_two_simultaneous_exports_one_file_one_error(tmp_path: Path) -> None:
     out = tmp_path / "models"
     args = _export_args(tmp_path, out)

@@ -85,7 +85,6 @@ def _the_file_records_parameters_and_gmacs_at_its_input_size(int8_cli: tuple[str
     assert recorded_gmacs(entry) == card.provenance["gmacs"]  # what the Model info tab shows
 
 
-@pytest.mark.slow(seconds=28)
 def test_the_int8_export_names_layers_by_module_ends_with_a_summary_and_records_its_facts(tmp_path: Path) -> None:
     """One real export (about 20 s) checked four ways; one test, so that parallel workers never export it twice."""
     exported = _int8_cli(tmp_path)

@@ -83,7 +83,6 @@ def test_fp16_export_keeps_float32_io_and_verifies(fp16_export: ExportResult) ->
     assert model.golden is not None and model.golden.passed, model.golden
 
 
-@pytest.mark.slow(seconds=17)
 def test_failed_int8_verification_keeps_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(exporter.verify.LOWERED_TOLERANCE, "int8", 0.0)
     with pytest.raises(VerificationError, match="file not kept"):

@@ -19,7 +19,7 @@ import torch
 from tests.exporter.train.helpers import DIGITS_ARGS, load, log_rows, run_train
 
 
-@pytest.mark.slow(seconds=45)
+@pytest.mark.slow
 def test_torchrun_two_processes_match_one(digits_small: Path, tmp_path: Path) -> None:
     args = ["--data", str(digits_small), *DIGITS_ARGS, "--epochs", "1", "--batch-size", "32", "--lr", "0.002",
             "--no-export", "--stop-after-steps", "3"]  # fmt: skip

@@ -17,7 +17,7 @@ from desktop_app.core.runtime import load_model
 from tests.exporter.train.helpers import DIGITS_ARGS, REPO, load, log_rows, run_train
 
 
-@pytest.mark.slow(seconds=150)
+@pytest.mark.slow
 def test_digits_resnet18_reaches_95_percent_and_onnx_agrees(digits_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["--data", str(digits_dir), *DIGITS_ARGS, "--epochs", "4", "--batch-size", "64",

@@ -40,7 +40,7 @@ def _photo_folder(root: Path, per_class: int = 10) -> Path:
     return root
 
 
-@pytest.mark.slow(seconds=50)
+@pytest.mark.slow
 def test_freeze_backbone_trains_a_head_and_reuses_the_feature_cache(tmp_path: Path) -> None:
     data = _photo_folder(tmp_path / "photos")
     common = ["--data", str(data), *FREEZE, "--epochs", "15", "--batch-size", "8", "--lr", "0.05"]
@@ -63,7 +63,7 @@ def test_freeze_backbone_trains_a_head_and_reuses_the_feature_cache(tmp_path: Pa
     assert [r.prediction.labels[0] for r in results] == list(PHOTOS)
 
 
-@pytest.mark.slow(seconds=35)
+@pytest.mark.slow
 def test_voc_fixture_trains_a_20_class_model_the_app_labels(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["--voc", str(VOC_MINI), *FREEZE, "--epochs", "15", "--batch-size", "6", "--lr", "0.05", "--out", str(out),

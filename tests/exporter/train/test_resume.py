@@ -12,8 +12,6 @@ import torch
 
 from tests.exporter.train.helpers import REPO, TINY_ARGS, load, log_rows, run_train
 
-pytestmark = pytest.mark.slow(seconds=30)  # each test trains; the module's uninterrupted run is shared
-
 
 def _common(data: Path) -> list[str]:
     # 150 digits -> 110 training images -> 6 steps of 16 per epoch

@@ -32,7 +32,6 @@ def _onnx_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob("*.onnx")) if folder.is_dir() else []
 
 
-@pytest.mark.slow(seconds=50)
 def test_resume_exports_to_the_runs_models_dir_and_cleans_its_temps(digits_tiny: Path, tmp_path: Path) -> None:
     given, env_models, out = tmp_path / "given-models", tmp_path / "models", tmp_path / "run"
     common = ["--data", str(digits_tiny), *TINY_ARGS, "--epochs", "2", "--batch-size", "16", "--lr", "0.05"]
