@@ -30,6 +30,7 @@ from desktop_app.core.openvino_engine import (
     openvino_devices,
 )
 from desktop_app.core.openvino_profiling import profile_openvino
+from desktop_app.core.profiling import GRAPH_PREFIX
 from desktop_app.core.runtime import load_model, ran_text
 from tests.desktop_app.evaluate_helpers import colour_model, write_image
 from tests.desktop_app.helpers import TINY_SIZE, Zoo, export_onnx, golden_for, make_net, tiny_card, write_card
@@ -128,7 +129,10 @@ def test_per_layer_rows_named_by_module_with_kernels(zoo: Zoo) -> None:
     assert "/layer1/layer1.0/Conv" in conv.originals  # the ReLU fused into it keeps its name too
     assert all(r.min_us <= r.median_us <= r.p90_us <= r.max_us for r in profile.rows)
     assert profile.not_run >= 1  # the fused ReLUs (and Parameter/Result) did not run on their own
-    assert profile.mapped_share() > 95
+    # Only the graph's own Flatten (torch.flatten in forward, no module) is left unnamed; on this model of a few
+    # ~20 us layers its ~3 us reorder is 1-6% of the time from run to run, so the share's bar has room for it.
+    assert {r.module for r in profile.rows if r.module.startswith(GRAPH_PREFIX + "/")} <= {f"{GRAPH_PREFIX}//Flatten"}
+    assert profile.mapped_share() > 85
     assert profile.runs == 5 and profile.wall_median_us > 0
 
 
