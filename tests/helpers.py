@@ -9,7 +9,9 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,9 +48,6 @@ def copy_export(result: ExportResult, folder: Path) -> ExportResult:
     The copy is the same bytes, so its card, golden record and verification still describe it; tests that
     list or write into the model's folder see only this file.
     """
-    import dataclasses
-    import shutil
-
     folder.mkdir(parents=True, exist_ok=True)
     return dataclasses.replace(result, path=Path(shutil.copy2(result.path, folder / result.path.name)))
 
